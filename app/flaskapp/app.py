@@ -1,0 +1,67 @@
+"""The application factory: settings, logging, blueprints, error handlers, metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, Response, g, request
+
+from . import metrics
+from .config import Settings, load_settings
+from .db import Store
+from .errors import register_error_handlers
+from .logs import configure_logging, new_request_id
+
+log = logging.getLogger("flaskapp.access")
+_QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the application. ``settings`` default to the validated environment."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False
+    app.extensions["flaskapp.settings"] = settings
+    app.extensions["flaskapp.store"] = Store(settings)
+
+    from .api import bp as data_bp
+    from .ops import bp as ops_bp
+
+    app.register_blueprint(ops_bp)
+    app.register_blueprint(data_bp)
+    register_error_handlers(app)
+
+    @app.before_request
+    def _start() -> None:
+        g.request_id = new_request_id(request.headers.get("X-Request-ID"))
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        metrics.observe(request.method, route, response.status_code, elapsed)
+        if "request_id" in g:
+            response.headers["X-Request-ID"] = g.request_id
+        log.log(
+            logging.DEBUG if route in _QUIET_ROUTES else logging.INFO,
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "route": route,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 2),
+                "remote": request.remote_addr,
+            },
+        )
+        return response
+
+    return app

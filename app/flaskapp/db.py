@@ -1,0 +1,104 @@
+"""One MongoClient per process, made on first use after fork."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from pymongo import DESCENDING, MongoClient
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import (
+    ConnectionFailure,
+    ExecutionTimeout,
+    OperationFailure,
+    PyMongoError,
+    WTimeoutError,
+)
+from pymongo.write_concern import WriteConcern
+
+from .config import Settings
+
+log = logging.getLogger(__name__)
+
+COLLECTION = "records"
+# An acknowledged write is on disk, on a majority of the replica set.
+DURABLE = WriteConcern(w="majority", j=True)
+# Serves GET /data: newest first, ties broken by id (the cursor's order).
+LISTING_INDEX = [("created_at", DESCENDING), ("_id", DESCENDING)]
+LISTING_INDEX_NAME = "created_at_-1__id_-1"
+
+# Server codes that mean "the database cannot serve us now" rather than "the request is wrong":
+# unauthorized/auth failed (credentials rotated or user not provisioned yet), shutting down,
+# not primary, interrupted.
+_UNAVAILABLE_CODES = frozenset({13, 18, 91, 189, 10107, 11600, 11602, 13435, 13436})
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` means the database is unreachable or not serving right now."""
+    if isinstance(exc, ConnectionFailure | ExecutionTimeout | WTimeoutError):
+        return True
+    return isinstance(exc, OperationFailure) and exc.code in _UNAVAILABLE_CODES
+
+
+class Store:
+    """Per-process access to the records collection.
+
+    The client is created lazily and re-created when the process id changes, so a client
+    made before gunicorn forks is never shared with a worker.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._client: MongoClient | None = None
+        self._indexed = False
+
+    def client(self) -> MongoClient:
+        pid = os.getpid()
+        if self._client is None or self._pid != pid:
+            with self._lock:
+                if self._client is None or self._pid != pid:
+                    timeout = self._settings.mongodb_timeout_ms
+                    self._client = MongoClient(
+                        self._settings.mongodb_uri,
+                        appname="flaskapp",
+                        connect=False,
+                        serverSelectionTimeoutMS=timeout,
+                        connectTimeoutMS=timeout,
+                        socketTimeoutMS=timeout,
+                        waitQueueTimeoutMS=timeout,
+                        maxPoolSize=16,
+                        tz_aware=True,
+                    )
+                    self._pid = pid
+                    self._indexed = False
+                    log.info(
+                        "database client created",
+                        extra={"pid": pid, "target": self._settings.mongodb_target},
+                    )
+        return self._client
+
+    def database(self) -> Database:
+        return self.client()[self._settings.mongodb_database]
+
+    def records(self) -> Collection:
+        """The records collection with durable writes; ensures the listing index once."""
+        coll = self.database().get_collection(COLLECTION, write_concern=DURABLE)
+        if not self._indexed:
+            coll.create_index(LISTING_INDEX, name=LISTING_INDEX_NAME)
+            self._indexed = True
+        return coll
+
+    def ping(self) -> None:
+        self.database().command("ping")
+
+    def close(self) -> None:
+        if self._client is not None and self._pid == os.getpid():
+            self._client.close()
+        self._client = None
+
+
+__all__ = ["DURABLE", "LISTING_INDEX", "PyMongoError", "Store", "is_unavailable"]

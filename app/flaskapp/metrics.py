@@ -1,0 +1,49 @@
+"""Prometheus metrics, shared by all gunicorn workers through multiprocess mode.
+
+When PROMETHEUS_MULTIPROC_DIR is set (gunicorn.conf.py sets it), every worker writes its
+samples to files in that directory and /metrics aggregates them, so a scrape answered by any
+worker reports the whole pod. Without it (tests, flask run) the in-process registry is used.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REQUESTS = Counter(
+    "flaskapp_http_requests_total",
+    "HTTP requests answered, by method, route template and status code.",
+    ("method", "route", "status"),
+)
+LATENCY = Histogram(
+    "flaskapp_http_request_duration_seconds",
+    "Time spent answering HTTP requests, by method and route template.",
+    ("method", "route"),
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+DB_ERRORS = Counter(
+    "flaskapp_database_unavailable_total",
+    "Requests answered 503 because the database could not be reached.",
+)
+
+
+def observe(method: str, route: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(method, route, str(status)).inc()
+    LATENCY.labels(method, route).observe(seconds)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text for the whole process group and its content type."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

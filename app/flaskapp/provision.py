@@ -1,0 +1,169 @@
+"""Ensure the application's database user exists with the configured password.
+
+    python -m flaskapp.provision
+
+Authenticates as the administrator (MONGODB_ADMIN_USERNAME / MONGODB_ADMIN_PASSWORD, auth
+database MONGODB_ADMIN_AUTH_SOURCE, default "admin") on MONGODB_HOST:MONGODB_PORT, waits for
+the server up to PROVISION_TIMEOUT_SECONDS (default 120), then makes sure user
+MONGODB_USERNAME exists in MONGODB_DATABASE with password MONGODB_PASSWORD and role readWrite
+on that database only. It prints one line saying what it did (created, password updated,
+roles updated, unchanged) and never prints a password. On failure it prints one line and
+exits non-zero: 1 for a server-side failure, 2 for bad configuration.
+
+FerretDB 1.24 (with --test-enable-new-auth) implements createUser/updateUser/usersInfo but
+refuses any non-empty "roles" (it has authentication, no authorization): there the user is
+created without roles and the line says so.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Mapping
+from urllib.parse import quote_plus
+
+from pymongo import MongoClient
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+
+from .config import ConfigError, load_settings
+
+PROG = "flaskapp.provision"
+AUTH_FAILED = 18
+NOT_IMPLEMENTED = 238
+
+
+class ProvisionError(RuntimeError):
+    pass
+
+
+def _require(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "")
+    if not value:
+        raise ConfigError(f"{name} must be set")
+    return value
+
+
+def _client(
+    host: str, port: int, user: str, password: str, source: str, timeout_ms: int
+) -> MongoClient:
+    uri = f"mongodb://{quote_plus(user)}:{quote_plus(password)}@{host}:{port}/?authSource={source}"
+    return MongoClient(
+        uri,
+        appname=PROG,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=max(timeout_ms, 10_000),
+    )
+
+
+def _wait_for_server(client: MongoClient, deadline: float) -> None:
+    while True:
+        try:
+            client.admin.command("ping")
+            return
+        except OperationFailure as exc:
+            if exc.code == AUTH_FAILED:
+                raise ProvisionError("administrator authentication failed") from None
+            raise
+        except ConnectionFailure as exc:
+            if time.monotonic() >= deadline:
+                raise ProvisionError(f"database not reachable before the deadline: {exc}") from None
+            time.sleep(1)
+
+
+def _password_works(
+    host: str, port: int, user: str, password: str, database: str, timeout_ms: int
+) -> bool:
+    probe = _client(host, port, user, password, database, timeout_ms)
+    try:
+        probe[database].command("ping")
+        return True
+    except OperationFailure as exc:
+        if exc.code == AUTH_FAILED:
+            return False
+        raise
+    finally:
+        probe.close()
+
+
+def provision(env: Mapping[str, str]) -> str:
+    """Do the work; return the line describing what was done."""
+    settings = load_settings(env)
+    host = env.get("MONGODB_HOST", "").strip() or "mongodb-service"
+    port = int(env.get("MONGODB_PORT", "").strip() or "27017")
+    database = settings.mongodb_database
+    user = _require(env, "MONGODB_USERNAME")
+    password = _require(env, "MONGODB_PASSWORD")
+    admin_user = _require(env, "MONGODB_ADMIN_USERNAME")
+    admin_password = _require(env, "MONGODB_ADMIN_PASSWORD")
+    admin_source = env.get("MONGODB_ADMIN_AUTH_SOURCE", "").strip() or "admin"
+    raw_timeout = env.get("PROVISION_TIMEOUT_SECONDS", "").strip() or "120"
+    if not raw_timeout.isdigit() or not 1 <= int(raw_timeout) <= 3600:
+        raise ConfigError(f"PROVISION_TIMEOUT_SECONDS must be 1-3600, got {raw_timeout!r}")
+    deadline = time.monotonic() + int(raw_timeout)
+    timeout_ms = settings.mongodb_timeout_ms
+
+    wanted_roles = [{"role": "readWrite", "db": database}]
+    admin = _client(host, port, admin_user, admin_password, admin_source, timeout_ms)
+    try:
+        _wait_for_server(admin, deadline)
+        db = admin[database]
+        found = db.command("usersInfo", {"user": user, "db": database}).get("users", [])
+        what = f"user {user!r} on database {database!r}"
+        if not found:
+            try:
+                db.command("createUser", user, pwd=password, roles=wanted_roles)
+            except OperationFailure as exc:
+                if exc.code != NOT_IMPLEMENTED:
+                    raise
+                db.command("createUser", user, pwd=password, roles=[])
+                return f"{what}: created (the server does not implement roles; none assigned)"
+            return f"{what}: created with role readWrite on {database!r}"
+
+        current_roles = [
+            {"role": r.get("role"), "db": r.get("db")} for r in found[0].get("roles", [])
+        ]
+        roles_ok = current_roles == wanted_roles
+        if _password_works(host, port, user, password, database, timeout_ms):
+            if roles_ok:
+                return f"{what}: unchanged"
+            try:
+                db.command("updateUser", user, roles=wanted_roles)
+            except OperationFailure as exc:
+                if exc.code != NOT_IMPLEMENTED:
+                    raise
+                return f"{what}: unchanged (the server does not implement roles)"
+            return f"{what}: roles updated to readWrite on {database!r}"
+        try:
+            db.command("updateUser", user, pwd=password, roles=wanted_roles)
+        except OperationFailure as exc:
+            if exc.code != NOT_IMPLEMENTED:
+                raise
+            db.command("updateUser", user, pwd=password)
+            return f"{what}: password updated (the server does not implement roles)"
+        return f"{what}: password updated"
+    finally:
+        admin.close()
+
+
+def main(env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    try:
+        line = provision(env)
+    except ConfigError as exc:
+        print(f"{PROG}: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except ProvisionError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except PyMongoError as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"{PROG}: error: {type(exc).__name__}: {message}", file=sys.stderr)
+        return 1
+    print(f"{PROG}: {line}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""Real servers for the service's tests and benchmark: FerretDB and gunicorn processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import requests
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+REPO = Path(__file__).resolve().parents[2]
+APP_DIR = REPO / "app"
+VENV_BIN = Path(sys.executable).parent
+ADMIN_USER = "root"
+ADMIN_PASSWORD = "root-test-password"
+ADMIN_DB = "admin"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ferretdb_binary() -> str:
+    """Build (once, cached by version) and return the FerretDB binary."""
+    out = subprocess.run(
+        [str(REPO / "scripts" / "ferretdb.sh"), "build"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def mongo_uri(host: str, port: int, user: str, password: str, source: str) -> str:
+    return f"mongodb://{quote_plus(user)}:{quote_plus(password)}@{host}:{port}/?authSource={source}"
+
+
+class FerretDB:
+    """A FerretDB process with the SQLite backend, new authentication and a setup user."""
+
+    def __init__(
+        self, binary: str, data_dir: Path, port: int | None = None, listen_host: str = "127.0.0.1"
+    ) -> None:
+        self.binary = binary
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.listen_host = listen_host
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"{data_dir.name}-ferretdb.log"
+
+    @property
+    def admin_uri(self) -> str:
+        return mongo_uri("127.0.0.1", self.port, ADMIN_USER, ADMIN_PASSWORD, ADMIN_DB)
+
+    def start(self, timeout: float = 30) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                "--handler=sqlite",
+                f"--sqlite-url=file:{self.data_dir}/",
+                f"--state-dir={self.data_dir}",
+                f"--listen-addr={self.listen_host}:{self.port}",
+                "--debug-addr=-",
+                "--telemetry=disable",
+                "--log-level=WARN",
+                "--test-enable-new-auth",
+                f"--setup-username={ADMIN_USER}",
+                f"--setup-password={ADMIN_PASSWORD}",
+                f"--setup-database={ADMIN_DB}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"FerretDB exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                with MongoClient(self.admin_uri, serverSelectionTimeoutMS=500) as client:
+                    client.admin.command("ping")
+                return
+            except PyMongoError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.proc = None
+
+
+class Gunicorn:
+    """The service under its production gunicorn configuration, on a free port."""
+
+    def __init__(self, env: dict[str, str], workdir: Path, workers: int = 2) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.log_path = workdir / f"gunicorn-{self.port}.log"
+        self.metrics_dir = workdir / f"metrics-{self.port}"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "GUNICORN_"))},
+            "PYTHONPATH": str(APP_DIR),
+            "PORT": str(self.port),
+            "GUNICORN_WORKERS": str(workers),
+            "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
+            **env,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        return [
+            str(VENV_BIN / "gunicorn"),
+            "--config",
+            str(APP_DIR / "gunicorn.conf.py"),
+            "flaskapp.wsgi:app",
+        ]
+
+    def start(self, timeout: float = 30) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            self.command(),
+            env=self.env,
+            cwd=APP_DIR,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not answer: {self.log_path.read_text()[-3000:]}")
+            time.sleep(0.1)
+
+    def stop(self, timeout: float = 30) -> int | None:
+        if self.proc is None:
+            return None
+        code = self.proc.poll()
+        if code is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                code = self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                code = self.proc.wait(timeout=5)
+        self.proc = None
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
+        return code
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
