@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, g, jsonify
-from pymongo.errors import PyMongoError
+from pymongo.errors import PyMongoError, WriteError
 from werkzeug.exceptions import HTTPException
 
 from . import metrics
@@ -60,6 +60,14 @@ def register_error_handlers(app: Flask) -> None:
             )
             response.headers["Retry-After"] = "5"
             return response
+        if isinstance(exc, WriteError):
+            # The server refused this document (for example FerretDB's "nested arrays are
+            # not supported"): the client can change it, so it is a 400, not a 500.
+            detail = str(exc.details.get("errmsg") if exc.details else exc)[:300]
+            log.info("database refused document", extra={"code": exc.code, "detail": detail})
+            return error_response(
+                400, "rejected_by_database", f"The database refused the document: {detail}"
+            )
         log.error("database error", exc_info=exc)
         return error_response(500, "database_error", "The database rejected the operation.")
 

@@ -18,6 +18,11 @@ from prometheus_client import (
     multiprocess,
 )
 
+_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _MULTIPROC_DIR:
+    # gunicorn's on_starting makes it; a process started another way makes it here.
+    os.makedirs(_MULTIPROC_DIR, exist_ok=True)
+
 REQUESTS = Counter(
     "flaskapp_http_requests_total",
     "HTTP requests answered, by method, route template and status code.",
@@ -42,7 +47,7 @@ def observe(method: str, route: str, status: int, seconds: float) -> None:
 
 def render() -> tuple[bytes, str]:
     """The exposition text for the whole process group and its content type."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if _MULTIPROC_DIR:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
