@@ -89,14 +89,14 @@ def _password_works(
 
 def provision(env: Mapping[str, str]) -> str:
     """Do the work; return the line describing what was done."""
-    settings = load_settings(env)
-    host = env.get("MONGODB_HOST", "").strip() or "mongodb-service"
-    port = int(env.get("MONGODB_PORT", "").strip() or "27017")
-    database = settings.mongodb_database
     user = _require(env, "MONGODB_USERNAME")
     password = _require(env, "MONGODB_PASSWORD")
     admin_user = _require(env, "MONGODB_ADMIN_USERNAME")
     admin_password = _require(env, "MONGODB_ADMIN_PASSWORD")
+    settings = load_settings(env)
+    host = env.get("MONGODB_HOST", "").strip() or "mongodb-service"
+    port = int(env.get("MONGODB_PORT", "").strip() or "27017")
+    database = settings.mongodb_database
     admin_source = env.get("MONGODB_ADMIN_AUTH_SOURCE", "").strip() or "admin"
     raw_timeout = env.get("PROVISION_TIMEOUT_SECONDS", "").strip() or "120"
     if not raw_timeout.isdigit() or not 1 <= int(raw_timeout) <= 3600:

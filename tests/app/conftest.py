@@ -13,6 +13,8 @@ import pytest
 from pymongo import MongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The service's package, for tests that call it in-process.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "app"))
 
 from support import FerretDB, Gunicorn, ferretdb_binary
 

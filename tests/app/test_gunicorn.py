@@ -1,0 +1,96 @@
+"""The process: validated configuration at start-up, worker count, graceful shutdown."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+from conftest import service_env
+from flaskapp.config import ConfigError, load_settings
+from support import APP_DIR, Gunicorn
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MONGODB_PORT": "abc"}, "MONGODB_PORT must be an integer"),
+        ({"MONGODB_PORT": "70000"}, "MONGODB_PORT must be between 1 and 65535"),
+        ({"APP_MAX_BODY_BYTES": "-5"}, "APP_MAX_BODY_BYTES must be between"),
+        ({"GUNICORN_WORKERS": "0"}, "GUNICORN_WORKERS must be between 1 and 32"),
+        ({"GUNICORN_THREADS": "many"}, "GUNICORN_THREADS must be an integer"),
+        ({"MONGODB_TIMEOUT_MS": "1.5"}, "MONGODB_TIMEOUT_MS must be an integer"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be one of"),
+        ({"MONGODB_URI": "http://x"}, "MONGODB_URI must start with mongodb://"),
+        ({"MONGODB_DATABASE": "a/b"}, "MONGODB_DATABASE must be"),
+        ({"MONGODB_USERNAME": "app"}, "MONGODB_USERNAME and MONGODB_PASSWORD must be set together"),
+        ({"PORT": "http"}, "PORT must be an integer"),
+    ],
+)
+def test_malformed_setting_is_refused_with_one_clear_line(env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env)
+
+
+def test_defaults_and_uri_built_from_parts():
+    settings = load_settings(
+        {"MONGODB_USERNAME": "app", "MONGODB_PASSWORD": "p@ss:w/rd", "MONGODB_HOST": "db"}
+    )
+    assert settings.mongodb_uri == "mongodb://app:p%40ss%3Aw%2Frd@db:27017/?authSource=flaskdb"
+    assert settings.mongodb_database == "flaskdb"
+    assert settings.max_body_bytes == 65536
+    assert settings.port == 8000
+    assert "p%40ss" not in settings.mongodb_target
+    assert load_settings({"MONGODB_URI": "mongodb://x/"}).mongodb_uri == "mongodb://x/"
+
+
+def test_gunicorn_stops_with_one_line_on_bad_config(tmp_path):
+    server = Gunicorn({"GUNICORN_WORKERS": "lots"}, tmp_path)
+    result = subprocess.run(
+        server.command(), env=server.env, cwd=APP_DIR, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "flaskapp: configuration error: GUNICORN_WORKERS must be an integer, got 'lots'"
+    ]
+
+
+def _workers_of(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def test_sigterm_lets_in_flight_request_finish(mongo, database_name, tmp_path):
+    server = Gunicorn(service_env(mongo.admin_uri, database_name), tmp_path, workers=3)
+    server.start()
+    assert len(_workers_of(server.proc.pid)) == 3
+    body = b'{"graceful": true}'
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=15)
+    try:
+        # Headers and half the body now, SIGTERM, then the rest: the request must complete.
+        sock.sendall(
+            b"POST /data HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            b"Connection: close\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body[:5]
+        )
+        time.sleep(0.5)
+        server.proc.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        sock.sendall(body[5:])
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+    finally:
+        sock.close()
+    assert response.startswith(b"HTTP/1.1 201"), response[:200]
+    assert server.proc.wait(timeout=30) == 0
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
+    server.proc = None
+    logs = server.logs()
+    assert "Shutting down" in logs or "Handling signal: term" in logs
