@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # The service's package, for tests that call it in-process.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "app"))
 
-from support import FerretDB, Gunicorn, ferretdb_binary
+from support import SUMMARY, FerretDB, Gunicorn, ferretdb_binary
 
 EXTERNAL_URI = os.environ.get("TEST_MONGODB_URI", "").strip()
 needs_ferretdb = pytest.mark.skipif(
@@ -102,3 +102,10 @@ def records(mongo: Mongo, database_name: str) -> Iterator:
     """The records collection as the service sees it, read directly."""
     with mongo.client() as client:
         yield client[database_name]["records"]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if SUMMARY:
+        terminalreporter.section("flaskapp")
+        for line in SUMMARY:
+            terminalreporter.write_line(line)

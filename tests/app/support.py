@@ -22,6 +22,8 @@ VENV_BIN = Path(sys.executable).parent
 ADMIN_USER = "root"
 ADMIN_PASSWORD = "root-test-password"
 ADMIN_DB = "admin"
+# Lines the session prints at its end (image size, ...), whatever pytest captured.
+SUMMARY: list[str] = []
 
 
 def free_port() -> int:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 from pymongo import uri_parser
-from support import REPO, free_port
+from support import REPO, SUMMARY, free_port
 
 IMAGE = "flask-k8s/flaskapp:test"
 BASE_IMAGE = os.environ.get("BASE_IMAGE", "flask-k8s/python-base:bookworm")
@@ -48,7 +48,10 @@ def image(docker_engine) -> str:
         timeout=900,
     )
     size = int(run("docker", "image", "inspect", "--format", "{{.Size}}", IMAGE).stdout)
-    print(f"\nimage {IMAGE}: {size / 1e6:.1f} MB, built in {time.monotonic() - started:.1f} s")
+    SUMMARY.append(
+        f"image {IMAGE} (base {BASE_IMAGE}): {size / 1e6:.1f} MB, "
+        f"docker build took {time.monotonic() - started:.1f} s"
+    )
     return IMAGE
 
 

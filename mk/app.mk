@@ -1,0 +1,32 @@
+# The Flask service (app/), its image (Dockerfile) and their tests (tests/app/).
+
+# Base image passed to the Dockerfile; made locally by scripts/build-base-image.sh.
+BASE_IMAGE ?= flask-k8s/python-base:bookworm
+# Seconds per phase and client processes of the API benchmark.
+BENCH_DURATION ?= 10
+BENCH_CLIENTS ?= 4
+# Extra pytest arguments for test-app, e.g. PYTEST_ARGS='-k outage'.
+PYTEST_ARGS ?=
+
+APP_PY := app tests/app bench
+
+.PHONY: test-app bench-api base-image ferretdb
+
+test: test-app
+
+test-app: venv ## Service checks: ruff, then pytest tests/app against FerretDB and Docker
+	ruff check $(APP_PY)
+	ruff format --check $(APP_PY)
+	@rc=0; pytest tests/app $(PYTEST_ARGS) || rc=$$?; \
+	if [[ $$rc -eq 5 ]]; then echo "test-app: pytest collected no tests" >&2; fi; \
+	exit $$rc
+
+bench-api: venv ## Benchmark POST /data and GET /data over HTTP against raw pymongo
+	python bench/bench_api.py --duration $(BENCH_DURATION) --clients $(BENCH_CLIENTS)
+
+base-image: venv ## Build the local base image $(BASE_IMAGE) (starts a Docker engine if needed)
+	scripts/docker-engine.sh ensure
+	BASE_IMAGE=$(BASE_IMAGE) scripts/build-base-image.sh
+
+ferretdb: venv ## Build FerretDB into the binary cache (nothing rebuilt when cached)
+	scripts/ferretdb.sh build
