@@ -36,7 +36,9 @@ max_requests_jitter = 500
 # Bounded request sizes; the application enforces its own body limit.
 limit_request_line = 4094
 limit_request_fields = 50
-# The application writes one JSON access line per request itself.
+# No control socket: it would be written under $HOME, and only /tmp is writable.
+control_socket_disable = True
+# The application writes one JSON access line per request itself, with the request id.
 accesslog = None
 loglevel = _settings.log_level.lower()
 logconfig_dict = {
@@ -56,11 +58,7 @@ logconfig_dict = {
             "handlers": ["stderr"],
             "propagate": False,
         },
-        "gunicorn.access": {
-            "level": _settings.log_level,
-            "handlers": ["stderr"],
-            "propagate": False,
-        },
+        "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
     },
     "root": {"level": _settings.log_level, "handlers": ["stderr"]},
 }

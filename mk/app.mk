@@ -17,6 +17,8 @@ test: test-app
 test-app: venv ## Service checks: ruff, then pytest tests/app against FerretDB and Docker
 	ruff check $(APP_PY)
 	ruff format --check $(APP_PY)
+	@# Build (or find cached) FerretDB before pytest, so no test's timeout pays for it.
+	scripts/ferretdb.sh build
 	@rc=0; pytest tests/app $(PYTEST_ARGS) || rc=$$?; \
 	if [[ $$rc -eq 5 ]]; then echo "test-app: pytest collected no tests" >&2; fi; \
 	exit $$rc

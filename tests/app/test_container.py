@@ -14,6 +14,10 @@ import requests
 from pymongo import uri_parser
 from support import REPO, SUMMARY, free_port
 
+# A cold machine installs docker.io, debootstraps the base image and pip-installs the
+# requirements during the first test's set-up.
+pytestmark = pytest.mark.timeout(1200)
+
 IMAGE = "flask-k8s/flaskapp:test"
 BASE_IMAGE = os.environ.get("BASE_IMAGE", "flask-k8s/python-base:bookworm")
 
@@ -131,6 +135,21 @@ def test_runs_as_non_root_user(image, container):
     processes = run("docker", "top", name, "-o", "pid,uid,args").stdout.splitlines()[1:]
     assert processes
     assert all(line.split()[1] == "10001" for line in processes), processes
+
+
+def test_memory_fits_the_pod_limit_after_load(container):
+    name, url = container
+    session = requests.Session()
+    for n in range(300):
+        session.post(f"{url}/data", json={"n": n, "pad": "x" * 1000}, timeout=10)
+        if n % 10 == 0:
+            session.get(f"{url}/data?limit=50", timeout=30)
+    usage = run("docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", name).stdout
+    used = usage.split("/")[0].strip()
+    value, unit = float(used[:-3]), used[-3:]
+    mib = value * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024}[unit]
+    SUMMARY.append(f"container memory after 300 writes and 30 listings: {mib:.0f} MiB")
+    assert mib < 300, usage
 
 
 def test_logs_are_json_lines(container):
