@@ -47,9 +47,9 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
     return value
 
 
-def _default_workers() -> int:
-    # Two workers fit a 500m CPU / 500Mi container; more cores allow more.
-    return max(2, min(4, (os.cpu_count() or 1)))
+# Two workers fit a 500m CPU / 500Mi container. os.cpu_count() would report the node's
+# cores, not the container's CPU limit, so the default does not follow it.
+DEFAULT_WORKERS = 2
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -95,6 +95,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_int(env, "APP_MAX_BODY_BYTES", 65536, 2, 16 * 1024 * 1024),
         log_level=log_level,
         port=_int(env, "PORT", 8000, 1, 65535),
-        gunicorn_workers=_int(env, "GUNICORN_WORKERS", _default_workers(), 1, 32),
+        gunicorn_workers=_int(env, "GUNICORN_WORKERS", DEFAULT_WORKERS, 1, 32),
         gunicorn_threads=_int(env, "GUNICORN_THREADS", 4, 1, 64),
     )
