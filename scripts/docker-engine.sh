@@ -15,8 +15,13 @@ answers() {
   command -v docker >/dev/null 2>&1 && timeout 10 docker info >/dev/null 2>&1
 }
 
+# True when the dockerd recorded in our pidfile still runs (a stale pidfile after a reboot or
+# a killed session names no process, or another one).
 ours() {
-  [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+  local pid
+  [[ -f "$pidfile" ]] || return 1
+  pid=$(cat "$pidfile")
+  [[ "$pid" =~ ^[0-9]+$ ]] && [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == dockerd ]]
 }
 
 install_engine() {
@@ -60,7 +65,7 @@ stop() {
   fi
   local pid
   pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
+  if ours; then
     kill -TERM "$pid"
     for _ in $(seq 1 30); do
       kill -0 "$pid" 2>/dev/null || break
