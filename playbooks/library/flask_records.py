@@ -143,7 +143,7 @@ def _read(client: _Client, ids: list[str], marker: str) -> tuple[int, list[str],
             missing.append(record_id)
         elif status != 200 or not isinstance(body, dict):
             raise RuntimeError(f"GET /data/{record_id} answered {status}: {body!r}")
-        elif body.get("marker") != marker or body.get("seq") != seq:
+        elif body.get("data") != {"marker": marker, "seq": seq}:
             mismatched.append(record_id)
         else:
             found += 1
