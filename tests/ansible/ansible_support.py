@@ -1,0 +1,145 @@
+"""Helpers of the Ansible checks that need no cluster.
+
+The playbooks run for real (ansible-playbook from the virtual environment, the repository's
+ansible.cfg and inventory), with a throwaway vault password and credentials created by
+playbooks/setup.yml in a temporary directory; nothing in group_vars/ is touched.
+"""
+
+import itertools
+import json
+import os
+import secrets
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+ENGINES = ("mongodb", "ferretdb")
+PROVIDERS = ("minikube", "local", "existing")
+HPA = (True, False)
+COMBINATIONS = [
+    {
+        "name": f"{engine}-{provider}-{'hpa' if hpa else 'nohpa'}",
+        "engine": engine,
+        "provider": provider,
+        "hpa": hpa,
+    }
+    for engine, provider, hpa in itertools.product(ENGINES, PROVIDERS, HPA)
+]
+
+
+@dataclass
+class Vault:
+    password_file: Path
+    secrets_file: Path
+    values: dict
+    setup_output: str = ""
+    render_output: str = ""
+
+    def env(self) -> dict:
+        return ansible_env(self.password_file)
+
+
+def ansible_env(password_file: Path) -> dict:
+    env = dict(os.environ)
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        ANSIBLE_VAULT_PASSWORD_FILE=str(password_file),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_STDOUT_CALLBACK="default",
+    )
+    env.pop("ANSIBLE_CONFIG", None)
+    return env
+
+
+def run(args: list, env: dict, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"{' '.join(map(str, args))} failed ({result.returncode}):\n"
+            f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
+    return result
+
+
+def make_password_file(directory: Path, name: str = "vault-pass") -> Path:
+    path = directory / name
+    path.write_text(secrets.token_urlsafe(32) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def create_vault(directory: Path) -> Vault:
+    password_file = make_password_file(directory)
+    secrets_file = directory / "secrets.yml"
+    env = ansible_env(password_file)
+    result = run(
+        [
+            BIN / "ansible-playbook",
+            "playbooks/setup.yml",
+            "-e",
+            f"flask_k8s_secrets_file={secrets_file}",
+        ],
+        env,
+    )
+    view = run([BIN / "ansible-vault", "view", secrets_file], env)
+    return Vault(
+        password_file, secrets_file, yaml.safe_load(view.stdout), result.stdout + result.stderr
+    )
+
+
+def render(vault: Vault, root: Path, combinations: list) -> subprocess.CompletedProcess:
+    return run(
+        [
+            BIN / "ansible-playbook",
+            "tests/ansible/render.yml",
+            "-e",
+            f"flask_k8s_secrets_file={vault.secrets_file}",
+            "-e",
+            f"render_root={root}",
+            "-e",
+            json.dumps({"render_combinations": combinations}),
+        ],
+        vault.env(),
+    )
+
+
+def load_documents(directory: Path) -> list:
+    documents = []
+    for path in sorted(directory.glob("*.yaml")):
+        documents.extend(doc for doc in yaml.safe_load_all(path.read_text()) if doc)
+    return documents
+
+
+def find(documents: list, kind: str, name: str | None = None) -> list:
+    return [
+        doc
+        for doc in documents
+        if doc["kind"] == kind and (name is None or doc["metadata"]["name"] == name)
+    ]
+
+
+def one(documents: list, kind: str, name: str | None = None) -> dict:
+    found = find(documents, kind, name)
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def pod_specs(documents: list) -> list:
+    """(kind/name, pod spec) of every workload."""
+    specs = []
+    for doc in documents:
+        if doc["kind"] in ("Deployment", "StatefulSet", "Job"):
+            specs.append(
+                (f"{doc['kind']}/{doc['metadata']['name']}", doc["spec"]["template"]["spec"])
+            )
+    return specs

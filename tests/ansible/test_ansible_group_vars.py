@@ -1,0 +1,64 @@
+"""The top-level group_vars/ is what the plays see, wherever the playbook lives."""
+
+import json
+
+import yaml
+from ansible_support import BIN, REPO, run
+
+GROUP_VARS = REPO / "group_vars"
+
+
+def test_inventory_group_vars_is_a_link_to_the_top_level_group_vars():
+    link = REPO / "inventory" / "group_vars"
+    assert link.is_symlink()
+    assert link.resolve() == GROUP_VARS.resolve()
+
+
+def test_ansible_cfg_selects_the_inventory_next_to_the_link(vault):
+    result = run([BIN / "ansible-config", "dump", "--only-changed"], vault.env())
+    assert f"{REPO}/inventory/hosts.yml" in result.stdout
+
+
+def test_the_inventory_carries_every_top_level_setting(vault):
+    result = run([BIN / "ansible-inventory", "--host", "localhost"], vault.env())
+    seen = json.loads(result.stdout)
+    settings = yaml.safe_load((GROUP_VARS / "all.yml").read_text())
+    for key, value in settings.items():
+        assert seen.get(key) == value, key
+
+
+def test_a_playbook_outside_the_playbooks_directory_sees_the_settings(vault, tmp_path):
+    playbook = tmp_path / "show.yml"
+    playbook.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "Show settings",
+                    "hosts": "localhost",
+                    "gather_facts": False,
+                    "tasks": [
+                        {
+                            "name": "Show",
+                            "ansible.builtin.debug": {
+                                "msg": "namespace={{ flask_k8s_namespace }} "
+                                "database={{ mongodb_database }} provider={{ cluster_provider }}"
+                            },
+                        }
+                    ],
+                }
+            ]
+        )
+    )
+    result = run([BIN / "ansible-playbook", playbook], vault.env())
+    assert "namespace=flask-mongodb database=flaskdb provider=auto" in result.stdout
+
+
+def test_preflight_stops_when_group_vars_is_not_loaded(vault):
+    result = run(
+        [BIN / "ansible-playbook", "-i", "localhost,", "-c", "local", "playbooks/site.yml"],
+        vault.env(),
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "The settings in group_vars/ were not loaded" in result.stdout + result.stderr
+    assert "PLAY [Provide the Kubernetes cluster]" not in result.stdout

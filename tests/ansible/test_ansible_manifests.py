@@ -1,0 +1,258 @@
+"""The rendered manifests, for every engine x provider x HPA combination, pin what users rely on."""
+
+import base64
+import json
+import shutil
+import subprocess
+
+import pytest
+import yaml
+from ansible_support import BIN, COMBINATIONS, REPO, find, one, pod_specs
+
+NAMES = [combo["name"] for combo in COMBINATIONS]
+BY_NAME = {combo["name"]: combo for combo in COMBINATIONS}
+
+
+@pytest.fixture(params=NAMES)
+def combo(request, manifests):
+    return BY_NAME[request.param], manifests[request.param]
+
+
+def test_every_combination_is_rendered(manifests):
+    for name, documents in manifests.items():
+        kinds = {doc["kind"] for doc in documents}
+        assert {"Deployment", "StatefulSet", "Service", "Secret", "Job"} <= kinds, name
+
+
+def test_every_manifest_passes_strict_schema_validation_for_kubernetes_1_34(rendered_root):
+    files = sorted(str(path) for path in rendered_root.glob("*/*.yaml"))
+    assert len(files) == 2 * len(COMBINATIONS)
+    result = subprocess.run(
+        [BIN / "kubernetes-validate", "-k", "1.34.0", "--strict", "--quiet", *files],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_validator_rejects_an_unknown_field(rendered_root, tmp_path):
+    documents = list(yaml.safe_load_all((rendered_root / NAMES[0] / "flaskapp.yaml").read_text()))
+    deployment = next(doc for doc in documents if doc and doc["kind"] == "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["bogusField"] = True
+    path = tmp_path / "bogus.yaml"
+    path.write_text(yaml.safe_dump(deployment))
+    result = subprocess.run(
+        [BIN / "kubernetes-validate", "-k", "1.34.0", "--strict", "--quiet", path],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+
+
+def test_database_is_behind_the_headless_service_mongodb_service(combo):
+    _, documents = combo
+    service = one(documents, "Service", "mongodb-service")
+    assert service["spec"]["clusterIP"] == "None"
+    assert [port["port"] for port in service["spec"]["ports"]] == [27017]
+    statefulset = one(documents, "StatefulSet", "mongodb")
+    assert statefulset["spec"]["serviceName"] == "mongodb-service"
+    assert (
+        statefulset["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+        == "1Gi"
+    )
+
+
+def test_flask_is_reachable_through_the_nodeport_service_flask_service(combo):
+    _, documents = combo
+    service = one(documents, "Service", "flask-service")
+    assert service["spec"]["type"] == "NodePort"
+    (port,) = service["spec"]["ports"]
+    assert (port["port"], port["targetPort"], port["nodePort"]) == (80, "http", 30080)
+    deployment = one(documents, "Deployment", "flask-app")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "http", "containerPort": 8000, "protocol": "TCP"} in container["ports"]
+
+
+def test_flask_requests_and_limits_are_200m_250mi_and_500m_500mi(combo):
+    _, documents = combo
+    container = one(documents, "Deployment", "flask-app")["spec"]["template"]["spec"]["containers"][
+        0
+    ]
+    assert container["resources"] == {
+        "requests": {"cpu": "200m", "memory": "250Mi"},
+        "limits": {"cpu": "500m", "memory": "500Mi"},
+    }
+
+
+def test_hpa_scales_flask_between_2_and_5_replicas_at_70_percent_cpu(combo):
+    settings, documents = combo
+    hpas = find(documents, "HorizontalPodAutoscaler")
+    if not settings["hpa"]:
+        assert hpas == []
+        return
+    (hpa,) = hpas
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "flask-app",
+    }
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 5)
+    (metric,) = hpa["spec"]["metrics"]
+    assert metric["resource"]["name"] == "cpu"
+    assert metric["resource"]["target"] == {"type": "Utilization", "averageUtilization": 70}
+
+
+def test_deployment_has_no_replicas_while_the_hpa_owns_them(combo):
+    settings, documents = combo
+    spec = one(documents, "Deployment", "flask-app")["spec"]
+    if settings["hpa"]:
+        assert "replicas" not in spec
+    else:
+        assert spec["replicas"] == 2
+
+
+def test_credentials_reach_pods_only_through_secret_key_refs(combo, vault):
+    _, documents = combo
+    for where, spec in pod_specs(documents):
+        for container in spec["containers"]:
+            for env in container.get("env", []):
+                if any(word in env["name"] for word in ("USER", "PASS")):
+                    ref = env.get("valueFrom", {}).get("secretKeyRef")
+                    assert ref, f"{where}: {env['name']}"
+                    assert ref["name"] == "mongodb-credentials", f"{where}: {env['name']}"
+                    assert "value" not in env
+    secret_values = [value for key, value in vault.values.items() if "password" in key]
+    encoded = [base64.b64encode(value.encode()).decode() for value in secret_values]
+    for doc in documents:
+        if doc["kind"] == "Secret":
+            continue
+        text = json.dumps(doc)
+        for value in secret_values + encoded:
+            assert value not in text, (
+                f"a credential appears in {doc['kind']}/{doc['metadata']['name']}"
+            )
+
+
+def test_secret_uses_data_with_the_four_contract_keys(combo):
+    _, documents = combo
+    secret = one(documents, "Secret", "mongodb-credentials")
+    assert "stringData" not in secret
+    assert set(secret["data"]) == {"root-username", "root-password", "app-username", "app-password"}
+
+
+def test_long_running_containers_have_liveness_and_readiness_probes(combo):
+    _, documents = combo
+    for where, spec in pod_specs(documents):
+        if where.startswith("Job/"):
+            continue
+        for container in spec["containers"]:
+            assert "livenessProbe" in container, where
+            assert "readinessProbe" in container, where
+    flask = one(documents, "Deployment", "flask-app")["spec"]["template"]["spec"]["containers"][0]
+    assert flask["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert flask["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+def test_every_pod_runs_non_root_read_only_without_privileges(combo):
+    _, documents = combo
+    for where, spec in pod_specs(documents):
+        assert spec["securityContext"]["runAsNonRoot"] is True, where
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, where
+        assert spec["automountServiceAccountToken"] is False, where
+        for container in spec["containers"]:
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, where
+            assert context["readOnlyRootFilesystem"] is True, where
+            assert context["capabilities"] == {"drop": ["ALL"]}, where
+            assert container["imagePullPolicy"] == "IfNotPresent", where
+            assert "/tmp" in [mount["mountPath"] for mount in container["volumeMounts"]], where
+
+
+def test_flask_pods_carry_the_credentials_checksum(combo):
+    _, documents = combo
+    template = one(documents, "Deployment", "flask-app")["spec"]["template"]
+    checksum = template["metadata"]["annotations"]["checksum/credentials"]
+    assert len(checksum) == 64
+    job = one(documents, "Job")
+    assert job["metadata"]["annotations"]["checksum/credentials"] == checksum
+
+
+def test_provisioning_job_runs_the_flask_image_with_the_provision_module(combo):
+    settings, documents = combo
+    job = one(documents, "Job")
+    assert job["metadata"]["name"].startswith("mongodb-provision-")
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "-m", "flaskapp.provision"]
+    assert container["image"].endswith("flask-k8s/flaskapp:0123456789ab")
+    flask = one(documents, "Deployment", "flask-app")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == flask["image"]
+    if settings["provider"] == "existing":
+        assert flask["image"].startswith("registry.example.com:5000/")
+
+
+def test_network_policy_admits_only_flask_and_the_provisioner_on_27017(combo):
+    _, documents = combo
+    policy = one(documents, "NetworkPolicy", "mongodb")
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 27017}]
+    selectors = [peer["podSelector"]["matchLabels"] for peer in rule["from"]]
+    flask_labels = one(documents, "Deployment", "flask-app")["spec"]["template"]["metadata"][
+        "labels"
+    ]
+    job_labels = one(documents, "Job")["spec"]["template"]["metadata"]["labels"]
+    assert any(selector.items() <= flask_labels.items() for selector in selectors)
+    assert any(selector.items() <= job_labels.items() for selector in selectors)
+    assert len(selectors) == 2
+
+
+def test_database_has_a_pod_disruption_budget(combo):
+    _, documents = combo
+    pdb = one(documents, "PodDisruptionBudget", "mongodb")
+    selector = pdb["spec"]["selector"]["matchLabels"]
+    labels = one(documents, "StatefulSet", "mongodb")["spec"]["template"]["metadata"]["labels"]
+    assert selector.items() <= labels.items()
+
+
+def test_engine_decides_the_database_container(combo):
+    settings, documents = combo
+    container = one(documents, "StatefulSet", "mongodb")["spec"]["template"]["spec"]["containers"][
+        0
+    ]
+    env = {item["name"]: item for item in container["env"]}
+    if settings["engine"] == "ferretdb":
+        assert container["image"].endswith("flask-k8s/ferretdb:1.24.2")
+        assert env["FERRETDB_HANDLER"]["value"] == "sqlite"
+        assert env["FERRETDB_TEST_ENABLE_NEW_AUTH"]["value"] == "true"
+        assert env["FERRETDB_SETUP_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "root-password"
+    else:
+        assert container["image"].startswith("mongo:")
+        assert (
+            env["MONGO_INITDB_ROOT_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "root-password"
+        )
+
+
+def test_storage_class_follows_the_provider(combo):
+    settings, documents = combo
+    claim = one(documents, "StatefulSet", "mongodb")["spec"]["volumeClaimTemplates"][0]
+    if settings["provider"] == "local":
+        assert claim["spec"]["storageClassName"] == "local-hostpath"
+    else:
+        assert "storageClassName" not in claim["spec"]
+
+
+def test_every_template_of_the_roles_is_rendered():
+    for role, listed in (("mongodb", "mongodb_manifests"), ("flaskapp", "flaskapp_manifests")):
+        variables = yaml.safe_load((REPO / "roles" / role / "vars" / "main.yml").read_text())
+        templates = {
+            path.name.removesuffix(".yaml.j2")
+            for path in (REPO / "roles" / role / "templates").glob("*.j2")
+        }
+        assert templates == set(variables[listed]), role
+
+
+def test_kubernetes_validate_is_installed():
+    assert shutil.which("kubernetes-validate", path=str(BIN))
