@@ -37,6 +37,12 @@ class Mongo:
     def client(self) -> MongoClient:
         return MongoClient(self.admin_uri, serverSelectionTimeoutMS=5000, tz_aware=True)
 
+    @property
+    def is_ferretdb(self) -> bool:
+        """FerretDB (started here or behind TEST_MONGODB_URI) rather than MongoDB."""
+        with self.client() as client:
+            return "ferretdbVersion" in client.admin.command("buildInfo")
+
 
 @pytest.fixture(scope="session")
 def ferretdb_bin() -> str:

@@ -42,6 +42,9 @@ def test_defaults_and_uri_built_from_parts():
     assert settings.mongodb_database == "flaskdb"
     assert settings.max_body_bytes == 65536
     assert settings.port == 8000
+    assert settings.gunicorn_workers == 2
+    assert settings.gunicorn_threads == 4
+    assert settings.mongodb_timeout_ms == 3000
     assert "p%40ss" not in settings.mongodb_target
     assert load_settings({"MONGODB_URI": "mongodb://x/"}).mongodb_uri == "mongodb://x/"
 
