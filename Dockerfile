@@ -8,10 +8,10 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 COPY app/requirements.txt /tmp/requirements.txt
 RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-compile -r /tmp/requirements.txt \
- && /opt/venv/bin/pip uninstall -y pip \
- && find /opt/venv -name '__pycache__' -type d -prune -exec rm -rf {} +
+ && /opt/venv/bin/pip uninstall -y pip
 COPY app/flaskapp /app/flaskapp
 COPY app/gunicorn.conf.py /app/gunicorn.conf.py
+# Byte-compile now: the container's root file system is read-only.
 RUN /opt/venv/bin/python -m compileall -q /app /opt/venv/lib
 
 FROM ${BASE_IMAGE}

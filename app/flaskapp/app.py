@@ -8,10 +8,12 @@ import time
 from flask import Flask, Response, g, request
 
 from . import metrics
+from .api import bp as data_bp
 from .config import Settings, load_settings
 from .db import Store
 from .errors import register_error_handlers
 from .logs import configure_logging, new_request_id
+from .ops import bp as ops_bp
 
 log = logging.getLogger("flaskapp.access")
 _QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -23,16 +25,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_logging(settings.log_level)
 
     app = Flask(__name__)
-    app.config.update(
-        MAX_CONTENT_LENGTH=settings.max_body_bytes,
-        JSON_SORT_KEYS=False,
-    )
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions["flaskapp.settings"] = settings
     app.extensions["flaskapp.store"] = Store(settings)
-
-    from .api import bp as data_bp
-    from .ops import bp as ops_bp
 
     app.register_blueprint(ops_bp)
     app.register_blueprint(data_bp)

@@ -9,13 +9,7 @@ import threading
 from pymongo import DESCENDING, MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import (
-    ConnectionFailure,
-    ExecutionTimeout,
-    OperationFailure,
-    PyMongoError,
-    WTimeoutError,
-)
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, OperationFailure, WTimeoutError
 from pymongo.write_concern import WriteConcern
 
 from .config import Settings
@@ -94,11 +88,3 @@ class Store:
 
     def ping(self) -> None:
         self.database().command("ping")
-
-    def close(self) -> None:
-        if self._client is not None and self._pid == os.getpid():
-            self._client.close()
-        self._client = None
-
-
-__all__ = ["DURABLE", "LISTING_INDEX", "PyMongoError", "Store", "is_unavailable"]
