@@ -26,7 +26,7 @@ test-app: venv ## Service checks: ruff, then pytest tests/app against FerretDB a
 bench-api: venv ## Benchmark POST /data and GET /data over HTTP against raw pymongo
 	python bench/bench_api.py --duration $(BENCH_DURATION) --clients $(BENCH_CLIENTS)
 
-base-image: venv ## Build the local base image $(BASE_IMAGE) (starts a Docker engine if needed)
+base-image: venv ## Build the local base image for the Dockerfile (starts a Docker engine if needed)
 	scripts/docker-engine.sh ensure
 	BASE_IMAGE=$(BASE_IMAGE) scripts/build-base-image.sh
 
