@@ -364,3 +364,26 @@ def test_index_serves_the_listing_on_mongodb(base_url, records, mongo):
     post(base_url, {"explain": True})
     plan = records.find({}).sort([("created_at", -1), ("_id", -1)]).limit(50).explain()
     assert "IXSCAN" in json.dumps(plan["queryPlanner"]["winningPlan"], default=str)
+
+
+def test_one_database_client_per_worker_created_after_fork(service):
+    with ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(
+                lambda _: requests.get(
+                    f"{service.url}/readyz", timeout=10, headers={"Connection": "close"}
+                ),
+                range(40),
+            )
+        )
+    lines = [json.loads(line) for line in service.logs().splitlines() if line.strip()]
+    created = [line["pid"] for line in lines if line["message"] == "database client created"]
+    booted = {
+        int(line["message"].rsplit(" ", 1)[1])
+        for line in lines
+        if line["message"].startswith("Booting worker with pid")
+    }
+    assert len(created) == len(set(created)), "a worker created more than one client"
+    assert set(created) <= booted
+    assert len(set(created)) == 2
+    assert service.proc.pid not in created
