@@ -97,3 +97,30 @@ def test_sigterm_lets_in_flight_request_finish(mongo, database_name, tmp_path):
     server.proc = None
     logs = server.logs()
     assert "Shutting down" in logs or "Handling signal: term" in logs
+
+
+def test_store_uses_durable_writes_and_explicit_timeouts(mongo, database_name):
+    from flaskapp.db import Store
+    from flaskapp.records import now_ms
+    from pymongo.write_concern import WriteConcern
+
+    store = Store(
+        load_settings(
+            {
+                "MONGODB_URI": mongo.admin_uri,
+                "MONGODB_DATABASE": database_name,
+                "MONGODB_TIMEOUT_MS": "1234",
+            }
+        )
+    )
+    records = store.records()
+    assert records.write_concern == WriteConcern(w="majority", j=True)
+    options = store.client().options
+    assert options.server_selection_timeout == 1.234
+    assert options.pool_options.connect_timeout == 1.234
+    assert options.pool_options.socket_timeout == 1.234
+    assert store.client() is store.client()
+    records.insert_one({"created_at": now_ms(), "data": {"direct": True}})
+    assert records.count_documents({"data.direct": True}) == 1
+    records.delete_many({"data.direct": True})
+    store.client().close()
