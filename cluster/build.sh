@@ -3,7 +3,8 @@
 # into the binary cache: $FLASK_K8S_CACHE/bin/<name>-<version>/<name>.
 # A binary already in the cache is not rebuilt. One line per component on stdout:
 #   <name> <path> cached|built
-# Usage: cluster/build.sh [all | COMPONENT...]
+# Usage: cluster/build.sh [--status] [all | COMPONENT...]
+#   --status   build nothing; print "<name> <path> cached|missing" per component
 #   components: kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl
 #               etcd coredns metrics-server pause
 set -euo pipefail
@@ -34,6 +35,10 @@ build_one() {
         echo "$name $out cached"
         return 0
     fi
+    if [[ $status_only == true ]]; then
+        echo "$name $out missing"
+        return 0
+    fi
     mkdir -p "${out%/*}"
     tmp=$out.tmp.$$
     start=$(date +%s)
@@ -47,7 +52,8 @@ build_one() {
             done
             dir=$here/k8s pkg=k8s.io/kubernetes/cmd/$name ;;
         etcd)
-            ldflags="-s -w" dir=$here/etcd pkg=go.etcd.io/etcd/server/v3 ;;
+            ldflags="-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$version"
+            dir=$here/etcd pkg=go.etcd.io/etcd/server/v3 ;;
         coredns)
             ldflags="-s -w -X github.com/coredns/coredns/coremain.GitCommit=$version"
             dir=$here/coredns pkg=github.com/coredns/coredns ;;
@@ -65,6 +71,11 @@ build_one() {
     echo "$name $out built"
 }
 
+status_only=false
+if [[ ${1:-} == --status ]]; then
+    status_only=true
+    shift
+fi
 components=("$@")
 if [[ ${#components[@]} -eq 0 || ${components[0]} == all ]]; then
     components=("${all_components[@]}")
