@@ -256,3 +256,21 @@ def test_every_template_of_the_roles_is_rendered():
 
 def test_kubernetes_validate_is_installed():
     assert shutil.which("kubernetes-validate", path=str(BIN))
+
+
+def test_volume_permissions_init_container_only_on_the_local_provider(combo):
+    settings, documents = combo
+    spec = one(documents, "StatefulSet", "mongodb")["spec"]["template"]["spec"]
+    init = spec.get("initContainers", [])
+    if settings["provider"] != "local":
+        assert init == []
+        return
+    (container,) = init
+    uid = spec["securityContext"]["runAsUser"]
+    assert f"chown -R {uid}:{uid}" in container["command"][-1]
+    context = container["securityContext"]
+    assert context["runAsUser"] == 0
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}
+    assert container["image"].endswith("flask-k8s/python-base:bookworm")
