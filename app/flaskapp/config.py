@@ -62,7 +62,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"MONGODB_DATABASE must be 1-63 characters of letters, digits, '_' or '-', "
             f"got {database!r}"
         )
-    timeout_ms = _int(env, "MONGODB_TIMEOUT_MS", 3000, 100, 120_000)
+    timeout_ms = _int(env, "MONGODB_TIMEOUT_MS", 3000, 100, 600_000)
 
     uri = env.get("MONGODB_URI", "").strip()
     if uri:

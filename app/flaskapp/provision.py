@@ -4,7 +4,8 @@
 
 Authenticates as the administrator (MONGODB_ADMIN_USERNAME / MONGODB_ADMIN_PASSWORD, auth
 database MONGODB_ADMIN_AUTH_SOURCE, default "admin") on MONGODB_HOST:MONGODB_PORT, waits for
-the server up to PROVISION_TIMEOUT_SECONDS (default 120), then makes sure user
+the server up to PROVISION_TIMEOUT_SECONDS (default 120; each attempt lasts at most
+MONGODB_TIMEOUT_MS, capped at 10 s), then makes sure user
 MONGODB_USERNAME exists in MONGODB_DATABASE with password MONGODB_PASSWORD and role readWrite
 on that database only. It prints one line saying what it did (created, password updated,
 roles updated, unchanged) and never prints a password. On failure it prints one line and
@@ -102,7 +103,8 @@ def provision(env: Mapping[str, str]) -> str:
     if not raw_timeout.isdigit() or not 1 <= int(raw_timeout) <= 3600:
         raise ConfigError(f"PROVISION_TIMEOUT_SECONDS must be 1-3600, got {raw_timeout!r}")
     deadline = time.monotonic() + int(raw_timeout)
-    timeout_ms = settings.mongodb_timeout_ms
+    # Each attempt is short so that the deadline, not one long attempt, bounds the wait.
+    timeout_ms = min(settings.mongodb_timeout_ms, 10_000)
 
     wanted_roles = [{"role": "readWrite", "db": database}]
     admin = _client(host, port, admin_user, admin_password, admin_source, timeout_ms)

@@ -156,7 +156,8 @@ def test_waits_for_a_late_server_and_gives_up_at_the_deadline(ferretdb_bin, tmp_
     }
 
     started = time.monotonic()
-    gave_up = provision({**env, "PROVISION_TIMEOUT_SECONDS": "3"})
+    # A long MONGODB_TIMEOUT_MS does not stretch the wait: attempts are capped at 10 s.
+    gave_up = provision({**env, "PROVISION_TIMEOUT_SECONDS": "3", "MONGODB_TIMEOUT_MS": "240000"})
     assert gave_up.returncode == 1
     assert "database not reachable before the deadline" in gave_up.stderr
     assert len(gave_up.stderr.strip().splitlines()) == 1
