@@ -66,7 +66,7 @@ def test_operation_matches_document(label, mode, base_url):
 
     @given(case=OPERATIONS[label].as_strategy(generation_mode=mode))
     @settings(
-        max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        max_examples=100, deadline=None, database=None, suppress_health_check=list(HealthCheck)
     )
     def check(case):
         case.call_and_validate(
