@@ -69,6 +69,9 @@ def _workers_of(pid: int) -> list[int]:
 def test_sigterm_lets_in_flight_request_finish(mongo, database_name, tmp_path):
     server = Gunicorn(service_env(mongo.admin_uri, database_name), tmp_path, workers=3)
     server.start()
+    deadline = time.monotonic() + 15
+    while len(_workers_of(server.proc.pid)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the first worker answers while the others still boot
     assert len(_workers_of(server.proc.pid)) == 3
     body = b'{"graceful": true}'
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=15)
