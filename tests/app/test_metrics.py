@@ -6,6 +6,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
 
@@ -36,21 +37,27 @@ def test_counts_are_exact_across_workers(service):
             f"{url}/healthz", timeout=10, headers={"Connection": "close"}
         ).status_code
 
+    def worker_pids() -> set[str]:
+        """Workers whose own sample file counts /healthz answers."""
+        pids = set()
+        for path in service.metrics_dir.glob("counter_*.db"):
+            for key, value, *_ in MmapedDict.read_all_values_from_file(str(path)):
+                if '"/healthz"' in key and value > 0:
+                    pids.add(re.search(r"counter_(\d+)", path.name).group(1))
+        return pids
+
+    sent = 0
     with ThreadPoolExecutor(8) as pool:
-        assert set(pool.map(hit, range(200))) == {200}
+        # Until both workers have answered some (almost always within the first batch).
+        while sent < 200 or (len(worker_pids()) < 2 and sent < 1000):
+            assert set(pool.map(hit, range(100))) == {200}
+            sent += 100
+    assert len(worker_pids()) >= 2, "requests should have reached more than one worker"
 
     # Whichever worker answers the scrape, it reports the sum over all workers.
     for _ in range(6):
         text = requests.get(f"{url}/metrics", timeout=10, headers={"Connection": "close"}).text
-        assert sample(text, "flaskapp_http_requests_total", labels) == before + 200
-
-    pids = {
-        m.group(1)
-        for m in re.finditer(
-            r"counter_(\d+)\.db", " ".join(p.name for p in service.metrics_dir.iterdir())
-        )
-    }
-    assert len(pids) >= 2, "requests should have reached more than one worker"
+        assert sample(text, "flaskapp_http_requests_total", labels) == before + sent
 
 
 def test_latency_histogram_and_status_labels(service):
