@@ -2,8 +2,8 @@
 
 .PHONY: molecule verify
 
-molecule: venv ## Run `molecule test`: local cluster, converge, idempotence, verify, destroy
+molecule: setup ## Run `molecule test`: local cluster, converge, idempotence, verify, destroy
 	molecule test
 
-verify: venv ## Run playbooks/verify.yml against the current deployment (report under reports/)
+verify: setup ## Run playbooks/verify.yml against the current deployment (report under reports/)
 	ansible-playbook playbooks/verify.yml $(VERIFY_ARGS)
