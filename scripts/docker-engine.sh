@@ -21,7 +21,9 @@ ours() {
   local pid
   [[ -f "$pidfile" ]] || return 1
   pid=$(cat "$pidfile")
-  [[ "$pid" =~ ^[0-9]+$ ]] && [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == dockerd ]]
+  [[ "$pid" =~ ^[0-9]+$ ]] && [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == dockerd ]] &&
+    # a killed dockerd not yet reaped is a zombie ("Z"), not a running engine
+    [[ "$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]]
 }
 
 install_engine() {
@@ -38,15 +40,31 @@ ensure() {
     echo running
     return
   fi
+  # One ensure at a time: concurrent callers would otherwise start two engines.
+  mkdir -p "$(dirname "$pidfile")"
+  exec 9>"$(dirname "$pidfile")/docker-engine.lock"
+  flock -w 120 9
+  if answers; then
+    echo running
+    return
+  fi
   command -v dockerd >/dev/null 2>&1 || install_engine
+  local started_pid=""
   if ! ours; then
     mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"
-    # dockerd writes its own pidfile; remove a stale one left by a killed engine.
-    rm -f /var/run/docker.pid
-    setsid dockerd --pidfile "$pidfile" >>"$logfile" 2>&1 </dev/null &
+    # dockerd refuses to start over a pidfile whose process it still sees (a killed engine
+    # not yet reaped); such a pidfile is stale.
+    rm -f "$pidfile" /var/run/docker.pid
+    setsid dockerd --pidfile "$pidfile" >>"$logfile" 2>&1 </dev/null 9>&- &
+    started_pid=$!
   fi
   local waited=0
   until answers; do
+    if [[ -n "$started_pid" ]] && ! kill -0 "$started_pid" 2>/dev/null; then
+      echo "docker-engine.sh: dockerd exited at start; see $logfile" >&2
+      tail -n 5 "$logfile" >&2 || true
+      exit 1
+    fi
     if (( waited >= wait_seconds )); then
       echo "docker-engine.sh: dockerd did not answer within ${wait_seconds}s; see $logfile" >&2
       tail -n 20 "$logfile" >&2 || true
