@@ -19,7 +19,7 @@ setup: venv ## Set up: virtual environment and, on first run, a vault password a
 	    echo "setup: group_vars/secrets.yml exists but $(ANSIBLE_VAULT_PASSWORD_FILE) holds no vault password: put your team's vault password there (mode 0600)." >&2; \
 	    exit 1; \
 	  fi; \
-	  mkdir -p "$$(dirname "$(ANSIBLE_VAULT_PASSWORD_FILE)")"; \
+	  mkdir -p -m 700 "$$(dirname "$(ANSIBLE_VAULT_PASSWORD_FILE)")"; \
 	  (umask 077 && $(VENV_BIN)/python -c 'import secrets; print(secrets.token_urlsafe(48))' > "$(ANSIBLE_VAULT_PASSWORD_FILE)"); \
 	  echo "setup: created the vault password file $(ANSIBLE_VAULT_PASSWORD_FILE) (mode 0600)"; \
 	fi

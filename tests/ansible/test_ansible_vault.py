@@ -189,3 +189,24 @@ def test_incomplete_credentials_are_refused(vault, tmp_path):
     )
     assert result.returncode != 0
     assert "lacks a credential" in result.stdout
+
+
+def test_the_vault_password_file_named_in_ansible_cfg_decrypts_the_credentials(vault, tmp_path):
+    config_dir = tmp_path / ".config" / "flask-k8s"
+    config_dir.mkdir(parents=True)
+    (config_dir / "vault-pass").write_bytes(vault.password_file.read_bytes())
+    env = vault.env()
+    del env["ANSIBLE_VAULT_PASSWORD_FILE"]
+    env["HOME"] = str(tmp_path)
+    result = run(
+        [
+            BIN / "ansible-playbook",
+            "playbooks/preflight.yml",
+            "-e",
+            f"flask_k8s_secrets_file={vault.secrets_file}",
+        ],
+        env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Load the vaulted credentials" in result.stdout
