@@ -101,11 +101,12 @@ class FerretDB:
                     raise
                 time.sleep(0.2)
 
-    def stop(self) -> None:
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        """Stop the server: SIGTERM lets it shut down cleanly, SIGKILL is a crash."""
         if self.proc is None:
             return
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:

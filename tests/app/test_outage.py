@@ -3,6 +3,7 @@ itself; acknowledged writes survive a server restart on the same data directory.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 
@@ -98,10 +99,11 @@ def test_service_starts_while_database_is_down_and_becomes_ready(private_db, tmp
         service.stop()
 
 
-def test_acknowledged_writes_survive_database_restart(private_db, private_service):
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
+def test_acknowledged_writes_survive_database_restart(private_db, private_service, how):
     url = private_service.url
     ids = [requests.post(f"{url}/data", json={"n": n}, timeout=10).json()["id"] for n in range(20)]
-    private_db.stop()
+    private_db.stop(how)
     private_db.start()
     wait_for(lambda: status(f"{url}/readyz") == 200)
     for n, record_id in enumerate(ids):
