@@ -12,7 +12,7 @@ export FLASK_K8S_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/flask-k8s
 
 VENV_STAMP := $(VENV)/.requirements-$(shell cat requirements-dev.txt app/requirements.txt requirements/*.txt | sha256sum | cut -c1-12)
 
-.PHONY: help venv
+.PHONY: help venv test
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
@@ -23,5 +23,7 @@ $(VENV_STAMP): requirements-dev.txt app/requirements.txt $(wildcard requirements
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@rm -f $(VENV)/.requirements-*
 	@touch $@
+
+test: ## Run every check that needs no cluster (each area adds its part in mk/)
 
 include $(sort $(wildcard mk/*.mk))
