@@ -1,0 +1,160 @@
+"""Fixtures of the local cluster's acceptance tests: kubectl, a test namespace, a local image.
+
+The cluster must be up (``make cluster-up``); ``tests/cluster/run.sh`` brings it up, runs these
+tests and takes it down again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+KUBECONFIG = os.environ.get("FLASK_K8S_KUBECONFIG", "/var/lib/flask-k8s/cluster/admin.kubeconfig")
+CONTEXT = "flask-k8s-local"
+CONTAINERD = os.environ.get(
+    "FLASK_K8S_CONTAINERD_ADDRESS", "/run/flask-k8s/containerd/containerd.sock"
+)
+NAMESPACE = "cluster-acceptance"
+PROBE_IMAGE = "flask-k8s/cluster-probe:test"
+
+
+def _kubectl_path() -> str:
+    explicit = os.environ.get("FLASK_K8S_KUBECTL")
+    if explicit:
+        return explicit
+    out = subprocess.run(
+        [str(REPO / "cluster" / "build.sh"), "kubectl"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return out.split()[1]
+
+
+class Kubectl:
+    """Runs the kubectl built with the cluster against its admin kubeconfig."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def run(self, *args: str, stdin: str | None = None, check: bool = True, timeout: int = 120):
+        cmd = [self.path, "--kubeconfig", KUBECONFIG, "--context", CONTEXT, *args]
+        result = subprocess.run(
+            cmd, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({result.returncode}):\n"
+                f"{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def __call__(self, *args: str, stdin: str | None = None) -> str:
+        return self.run(*args, stdin=stdin).stdout
+
+    def apply(self, *manifests: dict) -> None:
+        self(
+            "apply",
+            "-f",
+            "-",
+            stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(manifests)}),
+        )
+
+    def json(self, *args: str) -> dict:
+        return json.loads(self(*args, "-o", "json"))
+
+
+def eventually(check: Callable[[], object], timeout: float = 120, interval: float = 2):
+    """Call ``check`` until it returns a true value without raising; return that value."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except (AssertionError, OSError, subprocess.SubprocessError, ValueError, KeyError) as exc:
+            last = exc
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last error: {last}")
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> Kubectl:
+    if not Path(KUBECONFIG).exists():
+        pytest.fail(f"no cluster: {KUBECONFIG} is missing (run `make cluster-up`)")
+    return Kubectl(_kubectl_path())
+
+
+@pytest.fixture(scope="session")
+def namespace(kubectl: Kubectl) -> Iterator[str]:
+    kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+    yield NAMESPACE
+    kubectl.run("delete", "namespace", NAMESPACE, "--wait=true", "--timeout=120s", check=False)
+
+
+@pytest.fixture(scope="session")
+def probe_image() -> str:
+    """Build the probe image on this machine and import it into the cluster's containerd."""
+    if not shutil.which("docker"):
+        pytest.fail("docker is needed to build the test image")
+    with tempfile.TemporaryDirectory() as context:
+        subprocess.run(
+            ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", f"{context}/probe", "."],
+            cwd=REPO / "tests" / "cluster" / "probe",
+            env={**os.environ, "CGO_ENABLED": "0"},
+            check=True,
+        )
+        shutil.copy(REPO / "tests" / "cluster" / "Dockerfile.probe", f"{context}/Dockerfile")
+        subprocess.run(["docker", "build", "-q", "-t", PROBE_IMAGE, context], check=True)
+    save = subprocess.Popen(["docker", "save", PROBE_IMAGE], stdout=subprocess.PIPE)
+    subprocess.run(
+        ["ctr", "-a", CONTAINERD, "-n", "k8s.io", "images", "import", "-"],
+        stdin=save.stdout,
+        check=True,
+        capture_output=True,
+    )
+    assert save.wait() == 0
+    return PROBE_IMAGE
+
+
+def probe_pod(name: str, image: str, args: list[str], **spec: object) -> dict:
+    """A pod running the probe with ``args``, locked down like the project's workloads."""
+    container = {
+        "name": "probe",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "args": args,
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
+    }
+    container.update(spec.pop("container", {}))
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"app": name}},
+        "spec": {
+            "restartPolicy": spec.pop("restartPolicy", "Never"),
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 65532,
+                "fsGroup": 65532,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [container],
+            **spec,
+        },
+    }
