@@ -27,7 +27,7 @@ log() { printf '\n=== %s\n' "$*"; }
 host_state() {
     {
         ip -o link show | awk -F': ' '{print "interface " $2}' | cut -d@ -f1 | grep -vE '^interface veth'
-        ip -o link show master fk8s0 2>/dev/null | awk -F': ' '{print "interface on fk8s0 " $2}'
+        { ip -o link show master fk8s0 2>/dev/null || true; } | awk -F': ' '{print "interface on fk8s0 " $2}'
         for tool in iptables ip6tables; do
             for table in filter nat mangle raw; do
                 "$tool" -t "$table" -S 2>/dev/null | awk -v t="$tool $table" '$1 == "-N" {print "chain " t " " $2}' |
@@ -39,7 +39,7 @@ host_state() {
             net.bridge.bridge-nf-call-ip6tables vm.overcommit_memory vm.panic_on_oom kernel.panic \
             kernel.panic_on_oops 2>/dev/null | sed 's/^/sysctl /'
         for p in /proc/[0-9]*; do
-            cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+            cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
             case $cmd in
                 *"$cluster_dir"*|*"$cache/bin/"*|*/run/flask-k8s/containerd*) echo "process ${p#/proc/} $cmd" ;;
             esac

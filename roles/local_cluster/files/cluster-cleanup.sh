@@ -49,7 +49,7 @@ done
 #    in the kubelet's pod cgroups. Each is killed by its pid.
 for p in /proc/[0-9]*; do
     pid=${p#/proc/}
-    cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+    cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
     if [[ $cmd == *containerd-shim*"-address $sock"* ]] ||
         grep -qE ':/kubepods(/|$)' "$p/cgroup" 2>/dev/null; then
         kill -KILL "$pid" 2>/dev/null && did+=("process $pid")
@@ -111,6 +111,11 @@ done
 
 # 8. Files: state, runtime directory, provisioned volumes, and the directories outside them
 #    that the cluster created (listed in host-paths-created when it first started).
+# The kubelet links every container's log into /var/log/containers.
+if [[ -d /var/log/containers ]] && [[ -n $(find /var/log/containers -maxdepth 1 -type l -lname "$dir/*" -print -quit) ]]; then
+    find /var/log/containers -maxdepth 1 -type l -lname "$dir/*" -delete
+    did+=("files /var/log/containers/*")
+fi
 created=()
 [[ -f $dir/host-paths-created ]] && mapfile -t created <"$dir/host-paths-created"
 for path in "$dir" "$rundir" "$hostpath_dir"; do
