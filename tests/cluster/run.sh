@@ -41,7 +41,8 @@ host_state() {
         for p in /proc/[0-9]*; do
             cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
             case $cmd in
-                *"$cluster_dir"*|*"$cache/bin/"*|*/run/flask-k8s/containerd*) echo "process ${p#/proc/} $cmd" ;;
+                *"$cluster_dir"*|*"$cache/bin/"*|*/run/flask-k8s/containerd*|*"cluster-service.sh supervise"*)
+                    echo "process ${p#/proc/} $cmd" ;;
             esac
         done
         for path in "$cluster_dir" /run/flask-k8s/containerd /tmp/hostpath_pv /var/log/containers /run/netns; do

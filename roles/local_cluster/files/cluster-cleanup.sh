@@ -45,12 +45,13 @@ for svc in $(tr ' ' '\n' <<<"$services" | tac); do
     [[ $("$here/cluster-service.sh" stop "$svc" 2>/dev/null) == stopped ]] && did+=("process $svc")
 done
 
-# 2. Processes left behind: containerd shims of the cluster's containerd, and anything still
-#    in the kubelet's pod cgroups. Each is killed by its pid.
+# 2. Processes left behind: supervisors and containerd shims of the cluster, and anything
+#    still in the kubelet's pod cgroups. Each is killed by its pid.
 for p in /proc/[0-9]*; do
     pid=${p#/proc/}
     cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
     if [[ $cmd == *containerd-shim*"-address $sock"* ]] ||
+        [[ $cmd == *"$here/cluster-service.sh supervise "* ]] ||
         grep -qE ':/kubepods(/|$)' "$p/cgroup" 2>/dev/null; then
         kill -KILL "$pid" 2>/dev/null && did+=("process $pid")
     fi

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Supervise one component of the local cluster as a background process.
 #   cluster-service.sh ensure NAME [READY_COMMAND [TIMEOUT_SECONDS]]
-#       Start NAME when it is not running, restart it when its command line or one of its
-#       configuration files changed since it was started, and wait until READY_COMMAND
-#       (run by bash) succeeds. Prints "unchanged", "started" or "restarted".
-#   cluster-service.sh stop NAME      stop NAME by its pidfile; prints "stopped" or "absent"
+#       Start NAME's supervisor when it is not running, restart it when the component's
+#       command line or one of its configuration files changed since it was started, and wait
+#       until READY_COMMAND (run by bash) succeeds. Prints "unchanged", "started" or "restarted".
+#   cluster-service.sh stop NAME      stop NAME (supervisor and component) by its pidfile;
+#                                     prints "stopped" or "absent"
 #   cluster-service.sh status NAME    prints "running" (exit 0) or "stopped" (exit 3)
+#   cluster-service.sh supervise NAME (internal) run the component, start it again 2 s after
+#                                     it exits, forward SIGTERM/SIGINT to it and exit with it
 # Files, under $FLASK_K8S_CLUSTER_DIR (default /var/lib/flask-k8s/cluster):
 #   run/NAME.cmd      the command, one argument per line (written by the local_cluster role)
 #   run/NAME.deps     optional: files whose contents belong to the configuration
-#   run/NAME.pid, run/NAME.fingerprint, logs/NAME.log
+#   run/NAME.pid (the supervisor), run/NAME.child (the component), run/NAME.restarts,
+#   run/NAME.fingerprint, logs/NAME.log
 set -euo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 dir=${FLASK_K8S_CLUSTER_DIR:-/var/lib/flask-k8s/cluster}
@@ -17,18 +21,56 @@ action=${1:?usage: cluster-service.sh ensure|stop|status NAME}
 name=${2:?usage: cluster-service.sh ensure|stop|status NAME}
 cmdfile=$dir/run/$name.cmd
 pidfile=$dir/run/$name.pid
+childfile=$dir/run/$name.child
+restartsfile=$dir/run/$name.restarts
 stampfile=$dir/run/$name.fingerprint
 logfile=$dir/logs/$name.log
+self=$(readlink -f "$0")
 
-# The pid in the pidfile, when that process is alive and still runs the component's binary.
+# The pid in the pidfile, when that process is alive and is still NAME's supervisor.
 running_pid() {
-    local pid exe
+    local pid
     [[ -s $pidfile ]] || return 1
     pid=$(<"$pidfile")
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    [[ $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") == *"$self supervise $name "* ]] || return 1
+    echo "$pid"
+}
+
+# The component's pid, when that process is alive and runs the component's binary.
+child_pid() {
+    local pid exe
+    [[ -s $childfile ]] || return 1
+    pid=$(<"$childfile")
     [[ $pid =~ ^[0-9]+$ ]] || return 1
     exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
     [[ ${exe% (deleted)} == "$(head -n1 "$cmdfile")" ]] || return 1
     echo "$pid"
+}
+
+supervise() {
+    local -a argv
+    local child='' stopping=false rc restarts=0
+    mapfile -t argv <"$cmdfile"
+    trap 'stopping=true; [[ -z $child ]] || kill -TERM "$child" 2>/dev/null' TERM INT
+    while true; do
+        echo "=== $(date -u +%FT%TZ) starting $name"
+        "${argv[@]}" </dev/null &
+        child=$!
+        echo "$child" >"$childfile"
+        rc=0
+        wait "$child" || rc=$?
+        while kill -0 "$child" 2>/dev/null; do wait "$child" || rc=$?; done
+        rm -f "$childfile"
+        if [[ $stopping == true ]]; then
+            echo "=== $(date -u +%FT%TZ) $name stopped"
+            exit 0
+        fi
+        restarts=$((restarts + 1))
+        echo "$restarts" >"$restartsfile"
+        echo "=== $(date -u +%FT%TZ) $name exited with status $rc; starting it again in 2 s (restart $restarts)"
+        sleep 2
+    done
 }
 
 fingerprint() {
@@ -43,9 +85,13 @@ fingerprint() {
 }
 
 stop() {
-    local pid
+    local pid child
+    child=$(child_pid) || child=''
     if ! pid=$(running_pid); then
-        rm -f "$pidfile" "$stampfile"
+        # No supervisor: a component left without one is still stopped by its pid.
+        if [[ -n $child ]]; then kill -KILL "$child" 2>/dev/null || true; fi
+        rm -f "$pidfile" "$childfile" "$stampfile" "$restartsfile"
+        [[ -n $child ]] && return 0
         return 1
     fi
     kill -TERM "$pid" 2>/dev/null || true
@@ -54,10 +100,11 @@ stop() {
         sleep 0.2
     done
     if kill -0 "$pid" 2>/dev/null; then
+        if [[ -n $child ]]; then kill -KILL "$child" 2>/dev/null || true; fi
         kill -KILL "$pid" 2>/dev/null || true
         sleep 0.5
     fi
-    rm -f "$pidfile" "$stampfile"
+    rm -f "$pidfile" "$childfile" "$stampfile" "$restartsfile"
 }
 
 fail() {
@@ -76,17 +123,19 @@ ensure() {
         result=started
         if stop; then result=restarted; fi
         mkdir -p "$dir/logs"
-        local -a argv
-        mapfile -t argv <"$cmdfile"
-        echo "=== $(date -u +%FT%TZ) starting $name" >>"$logfile"
-        setsid "${argv[@]}" >>"$logfile" 2>&1 </dev/null &
+        rm -f "$restartsfile"
+        setsid "$self" supervise "$name" >>"$logfile" 2>&1 </dev/null &
         pid=$!
         echo "$pid" >"$pidfile"
         echo "$want" >"$stampfile"
     fi
     local deadline=$((SECONDS + timeout))
     until bash -c "$ready" >/dev/null 2>&1; do
-        kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile" "$stampfile"; fail "exited while starting"; }
+        kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile" "$stampfile"; fail "its supervisor exited"; }
+        if [[ $result != unchanged && $(cat "$restartsfile" 2>/dev/null || echo 0) -ge 3 ]]; then
+            stop || true
+            fail "exited 3 times while starting"
+        fi
         ((SECONDS < deadline)) || fail "not ready after ${timeout}s (check: $ready)"
         sleep 0.5
     done
@@ -97,5 +146,6 @@ case $action in
     ensure) shift 2; ensure "$@" ;;
     stop) if stop; then echo stopped; else echo absent; fi ;;
     status) if running_pid >/dev/null; then echo running; else echo stopped; exit 3; fi ;;
+    supervise) supervise ;;
     *) echo "usage: cluster-service.sh ensure|stop|status NAME" >&2; exit 2 ;;
 esac
