@@ -166,6 +166,7 @@ class Gunicorn:
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
+                self.stop()
                 raise RuntimeError(f"gunicorn did not answer: {self.log_path.read_text()[-3000:]}")
             time.sleep(0.1)
 

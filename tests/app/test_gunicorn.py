@@ -69,37 +69,40 @@ def _workers_of(pid: int) -> list[int]:
 def test_sigterm_lets_in_flight_request_finish(mongo, database_name, tmp_path):
     server = Gunicorn(service_env(mongo.admin_uri, database_name), tmp_path, workers=3)
     server.start()
-    deadline = time.monotonic() + 15
-    while len(_workers_of(server.proc.pid)) < 3 and time.monotonic() < deadline:
-        time.sleep(0.1)  # the first worker answers while the others still boot
-    assert len(_workers_of(server.proc.pid)) == 3
-    body = b'{"graceful": true}'
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=15)
     try:
-        # Headers and half the body now, SIGTERM, then the rest: the request must complete.
-        sock.sendall(
-            b"POST /data HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-            b"Connection: close\r\nContent-Length: "
-            + str(len(body)).encode()
-            + b"\r\n\r\n"
-            + body[:5]
-        )
-        time.sleep(0.5)
-        server.proc.send_signal(signal.SIGTERM)
-        time.sleep(1.0)
-        sock.sendall(body[5:])
-        response = b""
-        while chunk := sock.recv(65536):
-            response += chunk
+        deadline = time.monotonic() + 15
+        while len(_workers_of(server.proc.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the first worker answers while the others still boot
+        assert len(_workers_of(server.proc.pid)) == 3
+        body = b'{"graceful": true}'
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=15)
+        try:
+            # Headers and half the body now, SIGTERM, then the rest: the request must complete.
+            sock.sendall(
+                b"POST /data HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                b"Connection: close\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+                + body[:5]
+            )
+            time.sleep(0.5)
+            server.proc.send_signal(signal.SIGTERM)
+            time.sleep(1.0)
+            sock.sendall(body[5:])
+            response = b""
+            while chunk := sock.recv(65536):
+                response += chunk
+        finally:
+            sock.close()
+        assert response.startswith(b"HTTP/1.1 201"), response[:200]
+        assert server.proc.wait(timeout=30) == 0
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
+        server.proc = None
+        logs = server.logs()
+        assert "Shutting down" in logs or "Handling signal: term" in logs
     finally:
-        sock.close()
-    assert response.startswith(b"HTTP/1.1 201"), response[:200]
-    assert server.proc.wait(timeout=30) == 0
-    with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
-    server.proc = None
-    logs = server.logs()
-    assert "Shutting down" in logs or "Handling signal: term" in logs
+        server.stop()
 
 
 def test_store_uses_durable_writes_and_explicit_timeouts(mongo, database_name):
