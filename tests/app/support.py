@@ -9,7 +9,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote_plus
 
 import requests
@@ -44,6 +46,37 @@ def ferretdb_binary() -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
+def start_process(
+    name: str,
+    command: list[str],
+    log_path: Path,
+    ready: Callable[[], bool],
+    timeout: float,
+    **popen: Any,
+) -> subprocess.Popen[bytes]:
+    """Start a server in its own session, logging to log_path, and wait until ready() holds.
+
+    A server that exits, or does not become ready in time, is killed and reported with the
+    end of its log, so a failed start never leaves a process behind."""
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **popen
+        )
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited: {log_path.read_text()[-3000:]}")
+        if ready():
+            return proc
+        if time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+            raise RuntimeError(
+                f"{name} did not answer in {timeout} s: {log_path.read_text()[-3000:]}"
+            )
+        time.sleep(0.1)
+
+
 def mongo_uri(host: str, port: int, user: str, password: str, source: str) -> str:
     return f"mongodb://{quote_plus(user)}:{quote_plus(password)}@{host}:{port}/?authSource={source}"
 
@@ -67,8 +100,8 @@ class FerretDB:
 
     def start(self, timeout: float = 30) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
+        self.proc = start_process(
+            "FerretDB",
             [
                 self.binary,
                 "--handler=sqlite",
@@ -83,23 +116,18 @@ class FerretDB:
                 f"--setup-password={ADMIN_PASSWORD}",
                 f"--setup-database={ADMIN_DB}",
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            self.log_path,
+            self._answers,
+            timeout,
         )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"FerretDB exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                with MongoClient(self.admin_uri, serverSelectionTimeoutMS=500) as client:
-                    client.admin.command("ping")
-                return
-            except PyMongoError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+
+    def _answers(self) -> bool:
+        try:
+            with MongoClient(self.admin_uri, serverSelectionTimeoutMS=500) as client:
+                client.admin.command("ping")
+        except PyMongoError:
+            return False
+        return True
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
         """Stop the server: SIGTERM lets it shut down cleanly, SIGKILL is a crash."""
@@ -146,29 +174,21 @@ class Gunicorn:
         ]
 
     def start(self, timeout: float = 30) -> None:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
+        self.proc = start_process(
+            "gunicorn",
             self.command(),
+            self.log_path,
+            self._answers,
+            timeout,
             env=self.env,
             cwd=APP_DIR,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
         )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"gunicorn did not answer: {self.log_path.read_text()[-3000:]}")
-            time.sleep(0.1)
+
+    def _answers(self) -> bool:
+        try:
+            return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
 
     def stop(self, timeout: float = 30) -> int | None:
         if self.proc is None:
