@@ -57,12 +57,8 @@ def mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mongo]:
             host, port = client.address or ("127.0.0.1", 27017)
         yield Mongo(EXTERNAL_URI, host, port, None)
         return
-    server = FerretDB(ferretdb_binary(), tmp_path_factory.mktemp("ferretdb") / "data")
-    server.start()
-    try:
+    with FerretDB(ferretdb_binary(), tmp_path_factory.mktemp("ferretdb") / "data") as server:
         yield Mongo(server.admin_uri, "127.0.0.1", server.port, server)
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -88,14 +84,10 @@ def service(
     mongo: Mongo, database_name: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gunicorn]:
     """The service under gunicorn with two workers, shared by the API tests."""
-    server = Gunicorn(
+    with Gunicorn(
         service_env(mongo.admin_uri, database_name), tmp_path_factory.mktemp("service")
-    )
-    server.start()
-    try:
+    ) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

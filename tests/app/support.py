@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote_plus
 
 import requests
@@ -81,7 +81,24 @@ def mongo_uri(host: str, port: int, user: str, password: str, source: str) -> st
     return f"mongodb://{quote_plus(user)}:{quote_plus(password)}@{host}:{port}/?authSource={source}"
 
 
-class FerretDB:
+class _Server:
+    """A server process used as a context manager: started on entry, stopped on exit."""
+
+    def start(self, timeout: float = 30) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> object:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class FerretDB(_Server):
     """A FerretDB process with the SQLite backend, new authentication and a setup user."""
 
     def __init__(
@@ -143,7 +160,7 @@ class FerretDB:
         self.proc = None
 
 
-class Gunicorn:
+class Gunicorn(_Server):
     """The service under its production gunicorn configuration, on a free port."""
 
     def __init__(self, env: dict[str, str], workdir: Path, workers: int = 2) -> None:

@@ -18,24 +18,16 @@ pytestmark = needs_ferretdb
 @pytest.fixture
 def private_db(ferretdb_bin, tmp_path) -> Iterator[FerretDB]:
     """A FerretDB of this test's own, which the test may stop and start."""
-    server = FerretDB(ferretdb_bin, tmp_path / "data")
-    server.start()
-    try:
+    with FerretDB(ferretdb_bin, tmp_path / "data") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def private_service(private_db, tmp_path) -> Iterator[Gunicorn]:
-    service = Gunicorn(
+    with Gunicorn(
         service_env(private_db.admin_uri, "outage", MONGODB_TIMEOUT_MS="700"), tmp_path
-    )
-    service.start()
-    try:
+    ) as service:
         yield service
-    finally:
-        service.stop()
 
 
 def wait_for(predicate, timeout: float = 30, interval: float = 0.25):
