@@ -37,16 +37,27 @@ DATABASE = "bench"
 PAYLOAD = {"sensor": "bench", "value": 21.5, "tags": ["a", "b"], "ok": True}
 
 
-def _http_worker(args: tuple[str, int, str, float, float]) -> list[float]:
-    host, port, op, start_at, stop_at = args
-    conn = http.client.HTTPConnection(host, port, timeout=30)
-    body = json.dumps(PAYLOAD).encode()
-    headers = {"Content-Type": "application/json"}
+def _measure(start_at: float, stop_at: float, operation: Callable[[], object]) -> list[float]:
+    """Wait for the common start, then time operation() back to back until stop_at.
+
+    Both sides of the comparison go through here, so they are timed the same way."""
     latencies: list[float] = []
     while time.time() < start_at:
         time.sleep(0.001)
     while time.time() < stop_at:
         began = time.perf_counter()
+        operation()
+        latencies.append(time.perf_counter() - began)
+    return latencies
+
+
+def _http_worker(args: tuple[str, int, str, float, float]) -> list[float]:
+    host, port, op, start_at, stop_at = args
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    body = json.dumps(PAYLOAD).encode()
+    headers = {"Content-Type": "application/json"}
+
+    def request() -> None:
         if op == "post":
             conn.request("POST", "/data", body=body, headers=headers)
         else:
@@ -55,7 +66,8 @@ def _http_worker(args: tuple[str, int, str, float, float]) -> list[float]:
         response.read()
         if response.status not in (200, 201):
             raise RuntimeError(f"{op}: HTTP {response.status}")
-        latencies.append(time.perf_counter() - began)
+
+    latencies = _measure(start_at, stop_at, request)
     conn.close()
     return latencies
 
@@ -65,18 +77,16 @@ def _raw_worker(args: tuple[str, str, float, float]) -> list[float]:
     client = MongoClient(uri, tz_aware=True)
     records = client[DATABASE].get_collection("records", write_concern=DURABLE)
     records.find_one()  # connect and authenticate before the clock starts
-    latencies: list[float] = []
-    while time.time() < start_at:
-        time.sleep(0.001)
-    while time.time() < stop_at:
-        began = time.perf_counter()
+
+    def query() -> None:
         if op == "post":
             records.insert_one({"created_at": datetime.now(UTC), "data": dict(PAYLOAD)})
         else:
             docs = list(records.find({}).sort(LISTING_INDEX).limit(50))
             # The service turns documents into JSON; do the same share of the work here.
             json.dumps([{"id": str(d["_id"]), "data": d["data"]} for d in docs])
-        latencies.append(time.perf_counter() - began)
+
+    latencies = _measure(start_at, stop_at, query)
     client.close()
     return latencies
 
