@@ -1,36 +1,31 @@
 # Ansible: set-up, deployment, teardown, and the checks that need no cluster.
 
-# The vault password file (created by `make setup`, mode 0600, outside the repository).
-# ansible.cfg names the same default; exported so every ansible command run by make uses it.
-ANSIBLE_VAULT_PASSWORD_FILE ?= $(HOME)/.config/flask-k8s/vault-pass
-export ANSIBLE_VAULT_PASSWORD_FILE
-# Extra arguments of ansible-playbook for deploy/teardown, e.g. ANSIBLE_ARGS='-e cluster_provider=local'.
+# Extra arguments of ansible-playbook for deploy/teardown/verify, e.g. ANSIBLE_ARGS='-e cluster_provider=local'.
 ANSIBLE_ARGS ?=
 # `make teardown TEARDOWN_CLUSTER=true` also removes the cluster (minikube profile, local cluster).
 TEARDOWN_CLUSTER ?= false
+# `make teardown TEARDOWN_DELETE_DATA=true` also deletes the database volume (the namespace).
+TEARDOWN_DELETE_DATA ?= false
 # Scratch directory of test-ansible (throwaway vault password, rendered manifests).
 ANSIBLE_TEST_DIR := $(CURDIR)/build/ansible-tests
+# Python of the Ansible side: modules, plugins, scripts and their tests.
+ANSIBLE_PY := plugins playbooks scripts tests/ansible tests/cluster
 
-.PHONY: setup deploy teardown test-ansible
+.PHONY: setup credentials deploy teardown test-ansible
 
 setup: venv ## Set up: virtual environment and, on first run, a vault password and random credentials
-	@if [[ ! -s "$(ANSIBLE_VAULT_PASSWORD_FILE)" ]]; then \
-	  if [[ -e group_vars/secrets.yml ]]; then \
-	    echo "setup: group_vars/secrets.yml exists but $(ANSIBLE_VAULT_PASSWORD_FILE) holds no vault password: put your team's vault password there (mode 0600)." >&2; \
-	    exit 1; \
-	  fi; \
-	  mkdir -p -m 700 "$$(dirname "$(ANSIBLE_VAULT_PASSWORD_FILE)")"; \
-	  (umask 077 && $(VENV_BIN)/python -c 'import secrets; print(secrets.token_urlsafe(48))' > "$(ANSIBLE_VAULT_PASSWORD_FILE)"); \
-	  echo "setup: created the vault password file $(ANSIBLE_VAULT_PASSWORD_FILE) (mode 0600)"; \
-	fi
-	@chmod go-rwx "$(ANSIBLE_VAULT_PASSWORD_FILE)"
 	ansible-playbook playbooks/setup.yml
 
-deploy: setup ## Deploy everything: set-up, then playbooks/site.yml (cluster, images, MongoDB, Flask)
+# What deploy needs of setup: the credentials, created only when there are none.
+credentials: venv
+	@[[ -e group_vars/secrets.yml ]] || ansible-playbook playbooks/setup.yml
+
+deploy: credentials ## Deploy everything: cluster, images, MongoDB, Flask (ANSIBLE_ARGS='-e name=value')
 	ansible-playbook playbooks/site.yml $(ANSIBLE_ARGS)
 
-teardown: setup ## Remove the deployment (TEARDOWN_CLUSTER=true: the cluster too)
-	ansible-playbook playbooks/teardown.yml -e teardown_cluster=$(TEARDOWN_CLUSTER) $(ANSIBLE_ARGS)
+teardown: venv ## Remove the deployment, keeping the data (TEARDOWN_DELETE_DATA=true, TEARDOWN_CLUSTER=true)
+	ansible-playbook playbooks/teardown.yml -e teardown_cluster=$(TEARDOWN_CLUSTER) \
+	  -e teardown_delete_data=$(TEARDOWN_DELETE_DATA) $(ANSIBLE_ARGS)
 
 test: test-ansible
 
@@ -38,7 +33,10 @@ test-ansible: venv ## Ansible checks without a cluster: yamllint, ansible-lint, 
 	@mkdir -p "$(ANSIBLE_TEST_DIR)"
 	@[[ -s "$(ANSIBLE_TEST_DIR)/vault-pass" ]] || \
 	  (umask 077 && $(VENV_BIN)/python -c 'import secrets; print(secrets.token_urlsafe(32))' > "$(ANSIBLE_TEST_DIR)/vault-pass")
+	ruff check $(ANSIBLE_PY)
+	ruff format --check $(ANSIBLE_PY)
 	yamllint --strict .
+	scripts/role_docs.py --check
 	ANSIBLE_VAULT_PASSWORD_FILE="$(ANSIBLE_TEST_DIR)/vault-pass" ansible-lint --profile production
 	@for playbook in playbooks/*.yml; do \
 	  echo "ansible-playbook --syntax-check $$playbook"; \

@@ -2,8 +2,8 @@
 
 .PHONY: molecule verify
 
-molecule: setup ## Run `molecule test`: local cluster, converge, idempotence, verify, destroy
+molecule: venv ## Run `molecule test`: local cluster, converge, idempotence, verify, destroy
 	molecule test
 
-verify: setup ## Run playbooks/verify.yml against the current deployment (report under reports/)
-	ansible-playbook playbooks/verify.yml $(VERIFY_ARGS)
+verify: venv ## Run playbooks/verify.yml against the current deployment (report under reports/)
+	ansible-playbook playbooks/verify.yml $(ANSIBLE_ARGS) $(VERIFY_ARGS)
