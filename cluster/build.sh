@@ -7,6 +7,7 @@
 #   --status   build nothing; print "<name> <path> cached|missing" per component
 #   components: kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl
 #               etcd coredns metrics-server pause
+#               kube-router (built only when named: the network policy engine, docs/network-policy.md)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=cluster/versions.env
@@ -18,6 +19,7 @@ all_components=("${kube_components[@]}" etcd coredns metrics-server pause)
 
 version_of() {
     case $1 in
+        kube-router) echo "$KUBE_ROUTER_VERSION" ;;
         kube-*|kubelet|kubectl) echo "$KUBERNETES_VERSION" ;;
         etcd) echo "$ETCD_VERSION" ;;
         coredns) echo "$COREDNS_VERSION" ;;
@@ -43,6 +45,10 @@ build_one() {
     tmp=$out.tmp.$$
     start=$(date +%s)
     case $name in
+        kube-router)
+            ldflags="-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$version"
+            ldflags+=" -X github.com/cloudnativelabs/kube-router/v2/pkg/version.BuildDate=1970-01-01T00:00:00Z"
+            dir=$here/kube-router pkg=. mod=github.com/cloudnativelabs/kube-router/v2 ;;
         kube-*|kubelet|kubectl)
             local minor=${version#v1.}; minor=${minor%%.*}
             ldflags="-s -w"
