@@ -1,47 +1,37 @@
-"""Bounded HTTP load generator for the autoscaling check of playbooks/verify.yml.
+"""Bounded HTTP load for the checks of playbooks/verify.yml, run inside the cluster as a Job.
 
-Runs inside the cluster as a Job, from the Flask image (standard library only): several
-processes, each with several threads, send GET requests to one URL until a fixed duration
-has passed, then print one JSON line with the totals and latency percentiles.
+Standard library only (it runs from the Flask image). Every mode runs for a fixed duration and
+prints one JSON line with its totals last, which verify.yml reads from the Job's log.
+
+  get    several processes x threads send GET requests as fast as they are answered (the
+         autoscaling load);
+  paced  GET requests at a fixed total rate; each failure is counted by kind, with the second
+         it happened (rolling restarts, pod deletions and scale-downs must cost none);
+  write  POST /data at a fixed rate, each record tagged with a run marker and a sequence
+         number; a failed write is retried (it may have been stored: that is how duplicates
+         arise); afterwards every acknowledged id is read back and the listing is scanned for
+         the marker, counting lost, changed and duplicated records;
+  slow   opens many connections that send a request line and then one header line every few
+         seconds, never finishing, while paced GET requests measure the ordinary traffic.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import multiprocessing
+import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
 
-
-def _worker_thread(url: str, deadline: float, latencies: list[float], errors: list[int]) -> None:
-    while time.monotonic() < deadline:
-        start = time.monotonic()
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
-                response.read()
-            latencies.append(time.monotonic() - start)
-        except (urllib.error.URLError, OSError):
-            errors.append(1)
-            time.sleep(0.05)
-
-
-def _worker_process(url: str, duration: float, threads: int, queue: multiprocessing.Queue) -> None:
-    deadline = time.monotonic() + duration
-    latencies: list[float] = []
-    errors: list[int] = []
-    pool = [
-        threading.Thread(target=_worker_thread, args=(url, deadline, latencies, errors))
-        for _ in range(threads)
-    ]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    queue.put((latencies, len(errors)))
+TIMEOUT = 5.0
 
 
 def _percentile(ordered: Sequence[float], fraction: float) -> float:
@@ -51,22 +41,80 @@ def _percentile(ordered: Sequence[float], fraction: float) -> float:
     return ordered[index]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--url", required=True, help="URL to request")
-    parser.add_argument("--duration", type=float, default=120.0, help="seconds of load")
-    parser.add_argument("--processes", type=int, default=2, help="worker processes")
-    parser.add_argument("--threads", type=int, default=8, help="threads per process")
-    args = parser.parse_args(argv)
-    if not 1 <= args.duration <= 3600:
-        parser.error("--duration must be between 1 and 3600 seconds")
-    if not 1 <= args.processes <= 64 or not 1 <= args.threads <= 256:
-        parser.error("--processes must be 1..64 and --threads 1..256")
+def _classify(exc: BaseException) -> str:
+    """A short name for why a request failed."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"http_{exc.code}"
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, ConnectionRefusedError):
+        return "refused"
+    if isinstance(reason, ConnectionResetError | http.client.RemoteDisconnected):
+        return "reset"
+    if isinstance(reason, TimeoutError | socket.timeout):
+        return "timeout"
+    return type(reason).__name__
 
+
+def _request(
+    method: str, url: str, body: dict[str, Any] | None = None
+) -> tuple[int, dict[str, Any]]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(  # noqa: S310
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
+        raw = response.read()
+        return response.status, json.loads(raw) if raw else {}
+
+
+def _run_threads(target: Callable[[], None], count: int) -> None:
+    """Run ``target`` in ``count`` threads and wait for all of them."""
+    pool = [threading.Thread(target=target) for _ in range(count)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+
+
+def _summary(latencies: list[float], elapsed: float, **extra: object) -> dict[str, object]:
+    latencies.sort()
+    return {
+        "seconds": round(elapsed, 1),
+        "requests": len(latencies),
+        "rps": round(len(latencies) / elapsed, 1) if elapsed else 0.0,
+        "p50_ms": round(_percentile(latencies, 0.50) * 1000, 1),
+        "p99_ms": round(_percentile(latencies, 0.99) * 1000, 1),
+        **extra,
+    }
+
+
+# --- get: as fast as answered -----------------------------------------------------------------
+
+
+def _get_thread(url: str, deadline: float, latencies: list[float], errors: Counter[str]) -> None:
+    while time.monotonic() < deadline:
+        start = time.monotonic()
+        try:
+            _request("GET", url)
+            latencies.append(time.monotonic() - start)
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            errors[_classify(exc)] += 1
+            time.sleep(0.05)
+
+
+def _get_process(url: str, duration: float, threads: int, queue: multiprocessing.Queue) -> None:
+    deadline = time.monotonic() + duration
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+    _run_threads(lambda: _get_thread(url, deadline, latencies, errors), threads)
+    queue.put((latencies, dict(errors)))
+
+
+def run_get(args: argparse.Namespace) -> dict[str, object]:
     queue: multiprocessing.Queue = multiprocessing.Queue()
     workers = [
         multiprocessing.Process(
-            target=_worker_process, args=(args.url, args.duration, args.threads, queue)
+            target=_get_process, args=(args.url, args.duration, args.threads, queue)
         )
         for _ in range(args.processes)
     ]
@@ -74,29 +122,257 @@ def main(argv: Sequence[str] | None = None) -> int:
     for worker in workers:
         worker.start()
     latencies: list[float] = []
-    errors = 0
+    errors: Counter[str] = Counter()
     for _ in workers:
         part, part_errors = queue.get()
         latencies.extend(part)
-        errors += part_errors
+        errors.update(part_errors)
     for worker in workers:
         worker.join()
-    elapsed = time.monotonic() - started
-    latencies.sort()
-    print(
-        json.dumps(
-            {
-                "url": args.url,
-                "seconds": round(elapsed, 1),
-                "requests": len(latencies),
-                "errors": errors,
-                "rps": round(len(latencies) / elapsed, 1) if elapsed else 0.0,
-                "p50_ms": round(_percentile(latencies, 0.50) * 1000, 1),
-                "p99_ms": round(_percentile(latencies, 0.99) * 1000, 1),
-            }
-        )
+    return _summary(
+        latencies,
+        time.monotonic() - started,
+        errors=sum(errors.values()),
+        error_kinds=dict(errors),
     )
-    return 0 if latencies else 1
+
+
+# --- paced: a fixed rate, failures with their second -------------------------------------------
+
+
+class Paced:
+    """Sends GET requests at ``rate`` per second from a pool of threads until ``deadline``."""
+
+    def __init__(self, url: str, rate: float, deadline: float, threads: int) -> None:
+        self.url = url
+        self.interval = 1.0 / rate
+        self.deadline = deadline
+        self.threads = threads
+        self.started = time.monotonic()
+        self.next_slot = self.started
+        self.lock = threading.Lock()
+        self.latencies: list[float] = []
+        self.failures: list[tuple[float, str]] = []
+
+    def _slot(self) -> float | None:
+        with self.lock:
+            slot = self.next_slot
+            self.next_slot += self.interval
+        return slot if slot < self.deadline else None
+
+    def _thread(self) -> None:
+        while (slot := self._slot()) is not None:
+            delay = slot - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            start = time.monotonic()
+            try:
+                _request("GET", self.url)
+                with self.lock:
+                    self.latencies.append(time.monotonic() - start)
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+                with self.lock:
+                    self.failures.append((round(start - self.started, 1), _classify(exc)))
+
+    def run(self) -> None:
+        _run_threads(self._thread, self.threads)
+
+    def summary(self) -> dict[str, object]:
+        kinds = Counter(kind for _, kind in self.failures)
+        return _summary(
+            self.latencies,
+            time.monotonic() - self.started,
+            errors=len(self.failures),
+            error_kinds=dict(kinds),
+            error_seconds=sorted({second for second, _ in self.failures})[:50],
+        )
+
+
+def run_paced(args: argparse.Namespace) -> dict[str, object]:
+    paced = Paced(args.url, args.rate, time.monotonic() + args.duration, args.threads)
+    paced.run()
+    return paced.summary()
+
+
+# --- write: acknowledged writes survive -------------------------------------------------------
+
+
+def _base(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class Writer:
+    """Writes tagged records at a fixed rate, retrying failures, and remembers what was acked."""
+
+    def __init__(self, base: str, marker: str, rate: float, deadline: float, threads: int) -> None:
+        self.base = base
+        self.marker = marker
+        self.interval = 1.0 / rate
+        self.deadline = deadline
+        self.threads = threads
+        self.lock = threading.Lock()
+        self.next_slot = time.monotonic()
+        self.sequence = 0
+        self.acked: dict[int, str] = {}
+        self.failed_attempts = 0
+        self.given_up = 0
+
+    def _take(self) -> tuple[float, int] | None:
+        with self.lock:
+            slot = self.next_slot
+            if slot >= self.deadline:
+                return None
+            self.next_slot += self.interval
+            self.sequence += 1
+            return slot, self.sequence
+
+    def _write(self, sequence: int) -> None:
+        body = {"loadgen": self.marker, "seq": sequence, "payload": "x" * 64}
+        for attempt in range(30):
+            try:
+                status, answer = _request("POST", f"{self.base}/data", body)
+            except (urllib.error.URLError, OSError, http.client.HTTPException):
+                with self.lock:
+                    self.failed_attempts += 1
+                time.sleep(min(0.2 * (attempt + 1), 2.0))
+                continue
+            if status == 201:
+                with self.lock:
+                    self.acked[sequence] = answer["id"]
+                return
+        with self.lock:
+            self.given_up += 1
+
+    def _thread(self) -> None:
+        while (taken := self._take()) is not None:
+            slot, sequence = taken
+            delay = slot - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self._write(sequence)
+
+    def run(self) -> None:
+        _run_threads(self._thread, self.threads)
+
+
+def _read_back(base: str, acked: dict[int, str], marker: str) -> dict[str, int]:
+    missing = changed = 0
+    for sequence, record_id in acked.items():
+        for attempt in range(20):
+            try:
+                _, record = _request("GET", f"{base}/data/{record_id}")
+            except urllib.error.HTTPError as exc:
+                if exc.code == 404:
+                    missing += 1
+                    break
+                time.sleep(0.5 * (attempt + 1))
+            except (urllib.error.URLError, OSError, http.client.HTTPException):
+                time.sleep(0.5 * (attempt + 1))
+            else:
+                data = record.get("data", {})
+                if data.get("loadgen") != marker or data.get("seq") != sequence:
+                    changed += 1
+                break
+        else:
+            missing += 1
+    stored: Counter[int] = Counter()
+    cursor: str | None = None
+    while True:
+        query = "limit=500" + (f"&cursor={urllib.parse.quote(cursor)}" if cursor else "")
+        _, page = _request("GET", f"{base}/data?{query}")
+        for item in page["items"]:
+            if item["data"].get("loadgen") == marker:
+                stored[item["data"]["seq"]] += 1
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    return {
+        "lost": missing,
+        "changed": changed,
+        "stored": sum(stored.values()),
+        "duplicates": sum(count - 1 for count in stored.values() if count > 1),
+    }
+
+
+def run_write(args: argparse.Namespace) -> dict[str, object]:
+    started = time.monotonic()
+    writer = Writer(_base(args.url), args.marker, args.rate, started + args.duration, args.threads)
+    writer.run()
+    elapsed = time.monotonic() - started
+    counts = _read_back(_base(args.url), writer.acked, args.marker)
+    return {
+        "seconds": round(elapsed, 1),
+        "marker": args.marker,
+        "attempted": writer.sequence,
+        "acknowledged": len(writer.acked),
+        "given_up": writer.given_up,
+        "retried": writer.failed_attempts,
+        **counts,
+    }
+
+
+# --- slow: slow clients beside ordinary traffic -----------------------------------------------
+
+
+def _slow_connection(host: str, port: int, deadline: float, opened: list[int]) -> None:
+    try:
+        sock = socket.create_connection((host, port), timeout=TIMEOUT)
+    except OSError:
+        return
+    with sock:
+        try:
+            sock.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\n".encode())
+            opened.append(1)
+            header = 0
+            while time.monotonic() < deadline:
+                time.sleep(3)
+                header += 1
+                sock.sendall(f"X-Slow-{header}: {header}\r\n".encode())
+        except OSError:
+            return
+
+
+def run_slow(args: argparse.Namespace) -> dict[str, object]:
+    parts = urllib.parse.urlsplit(args.url)
+    host, port = parts.hostname or "localhost", parts.port or 80
+    deadline = time.monotonic() + args.duration
+    opened: list[int] = []
+    slow = [
+        threading.Thread(target=_slow_connection, args=(host, port, deadline, opened), daemon=True)
+        for _ in range(args.slow_connections)
+    ]
+    for thread in slow:
+        thread.start()
+    time.sleep(2)
+    paced = Paced(args.url, args.rate, deadline, args.threads)
+    paced.run()
+    summary = paced.summary()
+    summary["slow_connections_open"] = len(opened)
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mode", choices=["get", "paced", "write", "slow"], default="get")
+    parser.add_argument("--url", required=True, help="URL to request (write: the service's base)")
+    parser.add_argument("--duration", type=float, default=120.0, help="seconds of load")
+    parser.add_argument("--processes", type=int, default=2, help="worker processes (get)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per process")
+    parser.add_argument("--rate", type=float, default=90.0, help="requests a second (paced, ...)")
+    parser.add_argument("--marker", default="verify", help="tag of the records (write)")
+    parser.add_argument("--slow-connections", type=int, default=200, help="slow clients (slow)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.duration <= 3600:
+        parser.error("--duration must be between 1 and 3600 seconds")
+    if not 1 <= args.processes <= 64 or not 1 <= args.threads <= 256:
+        parser.error("--processes must be 1..64 and --threads 1..256")
+    if not 0.1 <= args.rate <= 5000 or not 0 <= args.slow_connections <= 2000:
+        parser.error("--rate must be 0.1..5000 and --slow-connections 0..2000")
+    runners = {"get": run_get, "paced": run_paced, "write": run_write, "slow": run_slow}
+    summary = {"mode": args.mode, "url": args.url, **runners[args.mode](args)}
+    print(json.dumps(summary), flush=True)
+    return 0 if summary.get("requests", summary.get("acknowledged", 0)) else 1
 
 
 if __name__ == "__main__":

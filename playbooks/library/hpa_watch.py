@@ -8,9 +8,12 @@ DOCUMENTATION = r"""
 module: hpa_watch
 short_description: Sample an autoscaling/v2 HorizontalPodAutoscaler over time
 description:
-  - Every O(interval) seconds, reads the HorizontalPodAutoscaler O(name) and records the
-    elapsed time, the current and desired replica counts, the ready replicas of its target
-    and the measured average CPU utilisation (null while the metrics API has no figure).
+  - Every O(interval) seconds, reads the HorizontalPodAutoscaler O(name) and its target
+    Deployment, and records the time, the replicas the Deployment asks for (what the
+    autoscaler last set), how many of its pods are ready, the autoscaler's desired count and
+    the measured average CPU utilisation (null while the metrics API has no figure). Replicas
+    and ready pods come from the Deployment read at that moment, so the two always agree in
+    time; the autoscaler's own status lags by up to its sync period.
   - Stops when the condition O(until) holds and O(min_duration) has passed, or after
     O(timeout) seconds. It never fails because the condition was not met; it returns
     O(reached) and the samples, so the caller can report before it asserts.
@@ -31,10 +34,11 @@ options:
     type: str
   until:
     description:
-      - C(at_rest) waits for a known CPU figure with the replica count equal to O(replicas).
-      - C(scaled) waits for at least O(replicas) current replicas.
+      - C(at_rest) waits for a known CPU figure with O(replicas) replicas, all of them ready.
+      - C(scaled) waits for at least O(replicas) ready pods.
+      - C(at_min) waits for exactly O(replicas) replicas, all of them ready (after a scale-down).
     type: str
-    choices: [at_rest, scaled]
+    choices: [at_rest, scaled, at_min]
     required: true
   replicas:
     description: Replica count the condition compares against.
@@ -49,9 +53,14 @@ options:
     type: int
     default: 300
   min_duration:
-    description: Keep sampling at least this many seconds, even once the condition holds.
+    description: Keep sampling until at least this many seconds after O(origin), even once the
+      condition holds.
     type: int
     default: 0
+  origin:
+    description: Time (seconds since the epoch) the samples' C(t) counts from, so that several
+      calls share one time axis; the module's start when omitted.
+    type: float
 author: flask-k8s maintainers
 """
 
@@ -72,12 +81,12 @@ reached:
   type: bool
   returned: always
 seconds_to_reach:
-  description: Seconds from the first sample to the first one where the condition held.
+  description: Seconds from O(origin) to the first sample where the condition held.
   type: float
   returned: when reached
 samples:
-  description: One entry a sample, with keys t, current_replicas, desired_replicas,
-    ready_replicas and cpu_percent.
+  description: One entry a sample, with keys t, current_replicas (the Deployment's
+    spec.replicas), desired_replicas (the autoscaler's), ready_replicas and cpu_percent.
   type: list
   elements: dict
   returned: always
@@ -110,17 +119,19 @@ def _sample(
     apps: client.AppsV1Api,
     name: str,
     namespace: str,
-    started: float,
+    origin: float,
 ) -> dict[str, Any]:
     hpa = api.read_namespaced_horizontal_pod_autoscaler(name, namespace)
     target = hpa.spec.scale_target_ref
+    replicas = hpa.status.current_replicas or 0
     ready = None
     if target.kind == "Deployment":
         deployment = apps.read_namespaced_deployment(target.name, namespace)
+        replicas = deployment.spec.replicas or 0
         ready = deployment.status.ready_replicas or 0
     return {
-        "t": round(time.monotonic() - started, 1),
-        "current_replicas": hpa.status.current_replicas or 0,
+        "t": round(time.time() - origin, 1),
+        "current_replicas": replicas,
         "desired_replicas": hpa.status.desired_replicas or 0,
         "ready_replicas": ready,
         "cpu_percent": _cpu_percent(hpa.status),
@@ -128,9 +139,17 @@ def _sample(
 
 
 def _holds(sample: dict[str, Any], until: str, replicas: int) -> bool:
+    ready = sample["ready_replicas"]
+    ready = sample["current_replicas"] if ready is None else ready
     if until == "at_rest":
-        return sample["cpu_percent"] is not None and sample["current_replicas"] == replicas
-    return sample["current_replicas"] >= replicas
+        return (
+            sample["cpu_percent"] is not None
+            and sample["current_replicas"] == replicas
+            and ready == replicas
+        )
+    if until == "at_min":
+        return sample["current_replicas"] == replicas and ready == replicas
+    return ready >= replicas
 
 
 def main() -> None:
@@ -140,11 +159,16 @@ def main() -> None:
             "namespace": {"type": "str", "required": True},
             "kubeconfig": {"type": "path"},
             "context": {"type": "str"},
-            "until": {"type": "str", "required": True, "choices": ["at_rest", "scaled"]},
+            "until": {
+                "type": "str",
+                "required": True,
+                "choices": ["at_rest", "scaled", "at_min"],
+            },
             "replicas": {"type": "int", "required": True},
             "interval": {"type": "int", "default": 5},
             "timeout": {"type": "int", "default": 300},
             "min_duration": {"type": "int", "default": 0},
+            "origin": {"type": "float"},
         },
         supports_check_mode=True,
     )
@@ -157,12 +181,13 @@ def main() -> None:
     config.load_kube_config(config_file=params["kubeconfig"], context=params["context"])
     api = client.AutoscalingV2Api()
     apps = client.AppsV1Api()
-    started = time.monotonic()
+    started = time.time()
+    origin = params["origin"] if params["origin"] is not None else started
     samples: list[dict[str, Any]] = []
     reached_at: float | None = None
     while True:
         try:
-            sample = _sample(api, apps, params["name"], params["namespace"], started)
+            sample = _sample(api, apps, params["name"], params["namespace"], origin)
         except ApiException as error:
             module.fail_json(
                 msg=f"Cannot read HorizontalPodAutoscaler {params['namespace']}/"
@@ -172,10 +197,9 @@ def main() -> None:
         samples.append(sample)
         if reached_at is None and _holds(sample, params["until"], params["replicas"]):
             reached_at = sample["t"]
-        elapsed = time.monotonic() - started
-        if reached_at is not None and elapsed >= params["min_duration"]:
+        if reached_at is not None and time.time() - origin >= params["min_duration"]:
             break
-        if elapsed + params["interval"] > params["timeout"]:
+        if time.time() - started + params["interval"] > params["timeout"]:
             break
         time.sleep(params["interval"])
 

@@ -91,6 +91,14 @@ def _chart(path: str, samples: list[dict[str, Any]], target: int | None, window:
         color="tab:blue",
         label="replicas",
     )
+    replicas_axis.step(
+        times,
+        [sample.get("ready_replicas") for sample in samples],
+        where="post",
+        color="tab:green",
+        linestyle=":",
+        label="ready",
+    )
     replicas_axis.set_xlabel("seconds since the load started")
     replicas_axis.set_ylabel("replicas", color="tab:blue")
     replicas_axis.set_ylim(bottom=0, top=max(s["current_replicas"] for s in samples) + 1)
@@ -127,6 +135,9 @@ def _markdown(title: str, checks: list[dict[str, Any]], samples: list[dict[str, 
     if samples:
         lines += ["", "## Autoscaling samples", "", "![replicas and CPU](autoscaling.png)", ""]
         lines += [
+            "Replicas and ready pods are read from the Deployment at the time of each sample;",
+            "desired is the autoscaler's own figure, updated at its sync period.",
+            "",
             "| t (s) | replicas | desired | ready | CPU % |",
             "| --- | --- | --- | --- | --- |",
         ]
