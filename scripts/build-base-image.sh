@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Build the local base image for the Flask Dockerfile, flask-k8s/python-base:bookworm:
-# a minimal Debian bookworm (debootstrap) with python3 and venv, trusting the host's CA
+# a minimal Debian bookworm (debootstrap) with python3 and venv (or BASE_PACKAGES), trusting the host's CA
 # bundle so that pip inside `docker build` reaches PyPI. Prints "present" when the image
 # already exists, "built" after building it. Needs a running Docker engine
 # (scripts/docker-engine.sh ensure) and root.
+#   BASE_PACKAGES (default python3,python3-venv; ca-certificates is always added), BASE_CMD
+#   (default /usr/bin/python3): the packages and command of another base, such as the network
+#   policy engine's (iptables,ipset)
 #   BASE_IMAGE (default flask-k8s/python-base:bookworm), DEBIAN_MIRROR (default: the first
 #   Debian mirror in the host's apt sources, else http://deb.debian.org/debian)
 set -euo pipefail
 
 image=${BASE_IMAGE:-flask-k8s/python-base:bookworm}
+packages=${BASE_PACKAGES:-python3,python3-venv},ca-certificates
+command=${BASE_CMD:-/usr/bin/python3}
 ca_bundle=/etc/ssl/certs/ca-certificates.crt
 
 if docker image inspect "$image" >/dev/null 2>&1; then
@@ -35,7 +40,7 @@ trap 'rm -rf "$work"' EXIT
 rootfs="$work/rootfs"
 
 echo "build-base-image.sh: debootstrap bookworm from $mirror" >&2
-debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+debootstrap --variant=minbase --include="$packages" \
   bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 ||
   { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
 
@@ -52,6 +57,6 @@ tar --numeric-owner -C "$rootfs" -c . |
   docker import \
     --change 'ENV LANG=C.UTF-8' \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change 'CMD ["/usr/bin/python3"]' \
+    --change "CMD [\"$command\"]" \
     - "$image" >/dev/null
 echo built
