@@ -48,7 +48,7 @@ build_one() {
         kube-router)
             ldflags="-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$version"
             ldflags+=" -X github.com/cloudnativelabs/kube-router/v2/pkg/version.BuildDate=1970-01-01T00:00:00Z"
-            dir=$here/kube-router pkg=. mod=github.com/cloudnativelabs/kube-router/v2 ;;
+            dir=$here/kube-router pkg=. mod=github.com/cloudnativelabs/kube-router/v2 modver=${version%-flask-k8s.*} ;;
         kube-*|kubelet|kubectl)
             local minor=${version#v1.}; minor=${minor%%.*}
             ldflags="-s -w"

@@ -3,13 +3,15 @@
 // --run-service-proxy=false) with only that controller linked in. The BGP router, the IPVS
 // service proxy, the load-balancer allocator, their dependencies (GoBGP, the Docker client,
 // the AWS SDK) and net/http/pprof are not part of the binary, so their advisories cannot
-// reach it (docs/network-policy.md). Flags are kube-router's own (pkg/options).
+// reach it (docs/network-policy.md). The health port serves /healthz alone. Flags are
+// kube-router's own (pkg/options).
 package main
 
 import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"sync"
@@ -116,8 +118,7 @@ func runController(client kubernetes.Interface, config *options.KubeRouterConfig
 	if err != nil {
 		return err
 	}
-	wg.Add(1)
-	go health.RunServer(stop, &wg)
+	serveHealth(health, config.HealthPort, stop, &wg)
 
 	factory := informers.NewSharedInformerFactory(client, 0)
 	pods := factory.Core().V1().Pods().Informer()
@@ -165,6 +166,31 @@ func runController(client kubernetes.Interface, config *options.KubeRouterConfig
 	close(stop)
 	wg.Wait()
 	return nil
+}
+
+// serveHealth answers /healthz on the health port (0: off) until stop is closed. It uses a mux
+// of its own: kube-router's health server serves http.DefaultServeMux, on which imported
+// packages register handlers of their own (expvar's /debug/vars, from the Prometheus client).
+func serveHealth(health *healthcheck.HealthController, port uint16, stop <-chan struct{}, wg *sync.WaitGroup) {
+	if port == 0 {
+		return
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", health.Handler)
+	server := &http.Server{Addr: fmt.Sprintf(":%d", port), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := server.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			klog.Errorf("health server: %v", err)
+		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		<-stop
+		if err := server.Close(); err != nil {
+			klog.Errorf("health server: %v", err)
+		}
+	}()
 }
 
 func waitForCaches(factory informers.SharedInformerFactory, stop <-chan struct{}, timeout time.Duration) error {
