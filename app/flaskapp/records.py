@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,58 +20,126 @@ DEFAULT_LIMIT = 50
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
+# One JSON string with its escapes. It always matches from an opening quote: an unterminated
+# string (malformed JSON) runs to the end, so scanning stays linear whatever the input.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_OPENERS = frozenset(b"[{")
+# Only a \u escape of a surrogate can put an unpaired surrogate into a parsed string.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _too_deep() -> ApiError:
+    return ApiError(400, "too_deep", f"Nesting deeper than {MAX_DEPTH} levels is refused.")
+
+
+def nesting_exceeds(raw: bytes, limit: int = MAX_DEPTH) -> bool:
+    """Whether the objects and arrays of a JSON text nest deeper than ``limit``.
+
+    Reads bytes without parsing and without recursion, ignoring brackets inside strings, so
+    it answers for any input before the parser sees it. On malformed JSON the answer is
+    about the brackets up to where the text stops being JSON or beyond, never an error."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for byte in brackets:
+        if byte in _OPENERS:
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
 def parse_object(raw: bytes) -> dict[str, Any]:
     """Parse a request body that must be one JSON object with storable keys and values."""
+    if nesting_exceeds(raw):
+        raise _too_deep()
     try:
-        value = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        value = _DECODER.decode(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         raise ApiError(400, "not_an_object", "The body must be a JSON object.")
-    _check(value, "$", 0)
+    check_tree(value, texts=_SURROGATE_ESCAPE.search(raw) is not None)
     return value
 
 
-def _check_text(text: str, where: str) -> None:
+# A position in the document: None for the root, else (parent position, key or index).
+_Where = tuple[Any, str | int] | None
+
+
+def _where(position: _Where) -> str:
+    parts: list[str] = []
+    while position is not None:
+        position, step = position
+        parts.append(f"[{step}]" if type(step) is int else f".{step}")
+    return "$" + "".join(reversed(parts))
+
+
+def _check_text(text: str, position: _Where) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise ApiError(400, "invalid_value", f"{where} holds an unpaired surrogate.") from None
+        raise ApiError(
+            400, "invalid_value", f"{_where(position)} holds an unpaired surrogate."
+        ) from None
 
 
-def _check(value: object, where: str, depth: int) -> None:
-    if depth > MAX_DEPTH:
-        raise ApiError(400, "too_deep", f"Nesting deeper than {MAX_DEPTH} levels is refused.")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "" or key.startswith("$") or "." in key or "\x00" in key:
-                raise ApiError(
-                    400,
-                    "invalid_key",
-                    f"Key {key!r} at {where} is refused: keys must be non-empty, "
-                    "must not start with '$' and must not contain '.' or NUL.",
-                )
-            _check_text(key, where)
-            _check(item, f"{where}.{key}", depth + 1)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check(item, f"{where}[{index}]", depth + 1)
-    elif isinstance(value, bool) or value is None:
-        return
-    elif isinstance(value, int):
+def _check_scalar(value: int | float | str, parent: _Where, step: str | int, texts: bool) -> None:
+    kind = type(value)
+    if kind is int:
         if not _INT64_MIN <= value <= _INT64_MAX:
+            where = _where((parent, step))
             raise ApiError(400, "invalid_value", f"{where} is outside the 64-bit integer range.")
-    elif isinstance(value, float):
+    elif kind is float:
         if not math.isfinite(value):
+            where = _where((parent, step))
             raise ApiError(400, "invalid_value", f"{where} is not a finite number.")
-    elif isinstance(value, str):
-        _check_text(value, where)
+    elif kind is str and texts:
+        _check_text(value, (parent, step))
+
+
+def check_tree(root: dict[str, Any], texts: bool = True) -> None:
+    """Refuse keys and values MongoDB must not store, and nesting deeper than MAX_DEPTH.
+
+    Walks the parsed document with an explicit stack, so no depth can exhaust the
+    interpreter's. ``texts=False`` skips the surrogate check of strings when the raw text
+    holds no surrogate escape (the UTF-8 decoder admits none otherwise)."""
+    stack: list[tuple[dict[str, Any] | list[Any], int, _Where]] = [(root, 1, None)]
+    while stack:
+        container, level, position = stack.pop()
+        if level > MAX_DEPTH:
+            raise _too_deep()
+        if type(container) is dict:
+            items: Any = container.items()
+        else:
+            items = enumerate(container)
+        for step, item in items:
+            if type(step) is str:
+                if step == "" or step[0] == "$" or "." in step or "\x00" in step:
+                    raise ApiError(
+                        400,
+                        "invalid_key",
+                        f"Key {step!r} at {_where(position)} is refused: keys must be "
+                        "non-empty, must not start with '$' and must not contain '.' or NUL.",
+                    )
+                if texts:
+                    _check_text(step, position)
+            kind = type(item)
+            if kind is dict or kind is list:
+                stack.append((item, level + 1, (position, step)))
+            elif kind is not bool and item is not None:
+                _check_scalar(item, position, step, texts)
 
 
 def now_ms() -> datetime:
