@@ -143,3 +143,41 @@ def pod_specs(documents: list) -> list:
                 (f"{doc['kind']}/{doc['metadata']['name']}", doc["spec"]["template"]["spec"])
             )
     return specs
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    """Whether a label selector (matchLabels only) selects a pod with these labels."""
+    assert set(selector) <= {"matchLabels"}, f"selector beyond matchLabels: {selector}"
+    return selector.get("matchLabels", {}).items() <= labels.items()
+
+
+def admits(policies: list, target: dict, source: dict, port: int) -> bool:
+    """Whether the NetworkPolicies of a namespace admit a connection from a pod of the same
+    namespace with the labels `source` to a pod with the labels `target` on a TCP port."""
+    selecting = [
+        policy
+        for policy in policies
+        if "Ingress" in policy["spec"]["policyTypes"]
+        and selects(policy["spec"]["podSelector"], target)
+    ]
+    if not selecting:
+        return True
+    for policy in selecting:
+        for rule in policy["spec"].get("ingress") or []:
+            ports = rule.get("ports")
+            peers = rule.get("from")
+            for peer in peers or []:
+                assert set(peer) == {"podSelector"}, f"peer beyond podSelector: {peer}"
+            port_ok = not ports or any(
+                entry.get("protocol", "TCP") == "TCP" and entry["port"] == port for entry in ports
+            )
+            peer_ok = not peers or any(selects(peer["podSelector"], source) for peer in peers)
+            if port_ok and peer_ok:
+                return True
+    return False
+
+
+def load_documents_of(directory: Path, stem: str) -> list:
+    """The documents of one role's rendered file, <directory>/<stem>.yaml."""
+    text = (directory / f"{stem}.yaml").read_text()
+    return [doc for doc in yaml.safe_load_all(text) if doc]

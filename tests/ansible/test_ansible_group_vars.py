@@ -40,8 +40,8 @@ def test_a_playbook_outside_the_playbooks_directory_sees_the_settings(vault, tmp
                         {
                             "name": "Show",
                             "ansible.builtin.debug": {
-                                "msg": "namespace={{ flask_k8s_namespace }} "
-                                "database={{ mongodb_database }} provider={{ cluster_provider }}"
+                                "msg": "project={{ flask_k8s_project_dir }} "
+                                "secrets={{ flask_k8s_secrets_file }}"
                             },
                         }
                     ],
@@ -50,7 +50,7 @@ def test_a_playbook_outside_the_playbooks_directory_sees_the_settings(vault, tmp
         )
     )
     result = run([BIN / "ansible-playbook", playbook], vault.env())
-    assert "namespace=flask-mongodb database=flaskdb provider=auto" in result.stdout
+    assert f"project={REPO} secrets={REPO}/group_vars/secrets.yml" in result.stdout
 
 
 def test_preflight_stops_when_group_vars_is_not_loaded(vault):
@@ -62,3 +62,19 @@ def test_preflight_stops_when_group_vars_is_not_loaded(vault):
     assert result.returncode != 0
     assert "The settings in group_vars/ were not loaded" in result.stdout + result.stderr
     assert "PLAY [Provide the Kubernetes cluster]" not in result.stdout
+
+
+def test_group_vars_hold_project_settings_and_the_vault_indirection_only():
+    settings = yaml.safe_load((GROUP_VARS / "all.yml").read_text())
+    credentials = {
+        name: value for name, value in settings.items() if not name.startswith("flask_k8s_")
+    }
+    assert credentials == {
+        name: f"{{{{ vault_{name} }}}}"
+        for name in (
+            "mongodb_root_username",
+            "mongodb_root_password",
+            "mongodb_app_username",
+            "mongodb_app_password",
+        )
+    }

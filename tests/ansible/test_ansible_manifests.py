@@ -7,7 +7,17 @@ import subprocess
 
 import pytest
 import yaml
-from ansible_support import BIN, COMBINATIONS, REPO, find, one, pod_specs
+from ansible_support import (
+    BIN,
+    COMBINATIONS,
+    REPO,
+    admits,
+    find,
+    load_documents_of,
+    one,
+    pod_specs,
+    selects,
+)
 
 NAMES = [combo["name"] for combo in COMBINATIONS]
 BY_NAME = {combo["name"]: combo for combo in COMBINATIONS}
@@ -193,28 +203,83 @@ def test_provisioning_job_runs_the_flask_image_with_the_provision_module(combo):
         assert flask["image"].startswith("registry.example.com:5000/")
 
 
-def test_network_policy_admits_only_flask_and_the_provisioner_on_27017(combo):
+def pod_labels(documents: list, kind: str) -> dict:
+    return one(documents, kind)["spec"]["template"]["metadata"]["labels"]
+
+
+def test_the_database_admits_pods_by_the_client_label_it_publishes(combo):
     _, documents = combo
     policy = one(documents, "NetworkPolicy", "mongodb")
-    assert policy["spec"]["policyTypes"] == ["Ingress"]
     (rule,) = policy["spec"]["ingress"]
     assert rule["ports"] == [{"protocol": "TCP", "port": 27017}]
     selectors = [peer["podSelector"]["matchLabels"] for peer in rule["from"]]
-    flask_labels = one(documents, "Deployment", "flask-app")["spec"]["template"]["metadata"][
-        "labels"
-    ]
-    job_labels = one(documents, "Job")["spec"]["template"]["metadata"]["labels"]
-    assert any(selector.items() <= flask_labels.items() for selector in selectors)
-    assert any(selector.items() <= job_labels.items() for selector in selectors)
-    assert len(selectors) == 2
+    assert {"flask-k8s.io/mongodb-client": "true"} in selectors
+    assert pod_labels(documents, "Deployment")["flask-k8s.io/mongodb-client"] == "true"
 
 
-def test_database_has_a_pod_disruption_budget(combo):
+def test_network_policies_admit_exactly_the_paths_the_service_needs(combo):
     _, documents = combo
-    pdb = one(documents, "PodDisruptionBudget", "mongodb")
-    selector = pdb["spec"]["selector"]["matchLabels"]
-    labels = one(documents, "StatefulSet", "mongodb")["spec"]["template"]["metadata"]["labels"]
-    assert selector.items() <= labels.items()
+    policies = find(documents, "NetworkPolicy")
+    database = pod_labels(documents, "StatefulSet")
+    flask = pod_labels(documents, "Deployment")
+    provisioner = pod_labels(documents, "Job")
+    stranger = {"app.kubernetes.io/name": "debug-shell"}
+    # The Flask pods' name label alone does not open the database: the client label does.
+    named_like_flask = {"app.kubernetes.io/name": "flask-app", "app.kubernetes.io/instance": "x"}
+    assert admits(policies, database, flask, 27017)
+    assert admits(policies, database, provisioner, 27017)
+    assert not admits(policies, database, stranger, 27017)
+    assert not admits(policies, database, named_like_flask, 27017)
+    assert not admits(policies, database, flask, 8088)
+    assert admits(policies, flask, stranger, 8000)
+    assert not admits(policies, flask, stranger, 9000)
+    assert not admits(policies, provisioner, stranger, 8000)
+
+
+def test_a_default_deny_policy_covers_every_pod_of_the_namespace(combo):
+    _, documents = combo
+    deny = one(documents, "NetworkPolicy", "default-deny-ingress")
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    assert deny["metadata"]["namespace"] == one(documents, "Namespace")["metadata"]["name"]
+
+
+def test_flask_port_is_open_to_all_sources_for_nodeport_traffic(combo):
+    _, documents = combo
+    policy = one(documents, "NetworkPolicy", "flask-app")
+    assert selects(policy["spec"]["podSelector"], pod_labels(documents, "Deployment"))
+    assert policy["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8000}]}]
+
+
+def test_only_the_database_role_creates_the_namespace(rendered_root):
+    for name in NAMES:
+        flask_kinds = {doc["kind"] for doc in load_documents_of(rendered_root / name, "flaskapp")}
+        assert "Namespace" not in flask_kinds, name
+        (namespace,) = find(load_documents_of(rendered_root / name, "mongodb"), "Namespace")
+        assert namespace["metadata"]["name"] == "flask-mongodb", name
+
+
+def test_every_object_lives_in_the_namespace_flask_mongodb(combo):
+    _, documents = combo
+    namespaced = [doc for doc in documents if doc["kind"] != "Namespace"]
+    assert {doc["metadata"]["namespace"] for doc in namespaced} == {"flask-mongodb"}
+
+
+def test_flask_keeps_a_replica_through_a_drain_and_the_database_blocks_none(combo):
+    _, documents = combo
+    (pdb,) = find(documents, "PodDisruptionBudget")
+    assert pdb["metadata"]["name"] == "flask-app"
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert "minAvailable" not in pdb["spec"]
+    assert selects(pdb["spec"]["selector"], pod_labels(documents, "Deployment"))
+    assert not selects(pdb["spec"]["selector"], pod_labels(documents, "StatefulSet"))
+
+
+def test_flask_pods_serve_10_seconds_after_termination_starts(combo):
+    _, documents = combo
+    spec = one(documents, "Deployment", "flask-app")["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    assert container["lifecycle"] == {"preStop": {"sleep": {"seconds": 10}}}
+    assert spec["terminationGracePeriodSeconds"] == 40
 
 
 def test_engine_decides_the_database_container(combo):
@@ -233,6 +298,23 @@ def test_engine_decides_the_database_container(combo):
         assert (
             env["MONGO_INITDB_ROOT_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "root-password"
         )
+
+
+def test_ferretdb_debug_listener_stays_on_loopback_and_probes_use_ferretdb_ping(combo):
+    settings, documents = combo
+    if settings["engine"] != "ferretdb":
+        return
+    (container,) = one(documents, "StatefulSet", "mongodb")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["FERRETDB_DEBUG_ADDR"] == "127.0.0.1:8088"
+    assert env["FERRETDB_LISTEN_ADDR"] == ":27017"
+    assert [port["containerPort"] for port in container["ports"]] == [27017]
+    for probe in ("startupProbe", "readinessProbe"):
+        assert container[probe]["exec"]["command"] == ["/ferretdb", "ping"], probe
+    assert container["livenessProbe"]["tcpSocket"] == {"port": "mongodb"}
+    assert {"name": "mongodb", "containerPort": 27017, "protocol": "TCP"} in container["ports"]
 
 
 def test_storage_class_follows_the_provider(combo):

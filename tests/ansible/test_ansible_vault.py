@@ -4,6 +4,7 @@ import base64
 import re
 import stat
 import subprocess
+from pathlib import Path
 
 import yaml
 from ansible_support import (
@@ -17,10 +18,20 @@ from ansible_support import (
     run,
 )
 
-PREFLIGHT_TASKS = {
-    task["name"]
-    for task in yaml.safe_load((REPO / "playbooks" / "preflight.yml").read_text())[0]["tasks"]
-}
+
+def task_names_of(tasks: list) -> set:
+    """The names of tasks, and of the tasks inside their blocks."""
+    names = set()
+    for task in tasks:
+        names.add(task["name"])
+        for part in ("block", "rescue", "always"):
+            names |= task_names_of(task.get(part, []))
+    return names
+
+
+PREFLIGHT_TASKS = task_names_of(
+    yaml.safe_load((REPO / "playbooks" / "preflight.yml").read_text())[0]["tasks"]
+)
 
 
 def task_names(output: str) -> list:
@@ -210,3 +221,105 @@ def test_the_vault_password_file_named_in_ansible_cfg_decrypts_the_credentials(v
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Load the vaulted credentials" in result.stdout
+
+
+def fresh_clone_env(home: Path) -> dict:
+    """The environment of a user with no vault password yet: the password client of
+    ansible.cfg looks in home/.config/flask-k8s/vault-pass."""
+    env = ansible_env(home / "unused")
+    del env["ANSIBLE_VAULT_PASSWORD_FILE"]
+    env.pop("FLASK_K8S_VAULT_PASSWORD_FILE", None)
+    env["HOME"] = str(home)
+    return env
+
+
+def setup(env: dict, secrets_file: Path, check: bool = True) -> subprocess.CompletedProcess:
+    return run(
+        [
+            BIN / "ansible-playbook",
+            "playbooks/setup.yml",
+            "-e",
+            f"flask_k8s_secrets_file={secrets_file}",
+        ],
+        env,
+        check=check,
+    )
+
+
+def test_setup_creates_a_private_vault_password_and_never_replaces_it(tmp_path):
+    env = fresh_clone_env(tmp_path)
+    secrets_file = tmp_path / "secrets.yml"
+    setup(env, secrets_file)
+    password_file = tmp_path / ".config" / "flask-k8s" / "vault-pass"
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(password_file.parent.stat().st_mode) == 0o700
+    assert len(password_file.read_text().strip()) >= 32
+    view = run(
+        [BIN / "ansible-vault", "view", f"--vault-password-file={password_file}", secrets_file], env
+    )
+    assert yaml.safe_load(view.stdout)["vault_mongodb_app_username"] == "flaskapp"
+    before = (password_file.read_bytes(), secrets_file.read_bytes())
+    setup(env, secrets_file)
+    assert (password_file.read_bytes(), secrets_file.read_bytes()) == before
+
+
+def test_setup_puts_the_password_where_flask_k8s_vault_password_file_says(tmp_path):
+    env = fresh_clone_env(tmp_path)
+    env["FLASK_K8S_VAULT_PASSWORD_FILE"] = str(tmp_path / "team" / "pass")
+    setup(env, tmp_path / "secrets.yml")
+    assert stat.S_IMODE((tmp_path / "team" / "pass").stat().st_mode) == 0o600
+    assert not (tmp_path / ".config" / "flask-k8s").exists()
+
+
+def test_credentials_without_their_password_stop_setup_and_site_with_one_sentence(vault, tmp_path):
+    env = fresh_clone_env(tmp_path)
+    password_file = tmp_path / ".config" / "flask-k8s" / "vault-pass"
+    result = setup(env, vault.secrets_file, check=False)
+    assert result.returncode != 0
+    assert (
+        f"{vault.secrets_file} exists but {password_file} holds no vault password: put your "
+        "team's vault password there (mode 0600)."
+    ) in " ".join(result.stdout.split())
+    assert not password_file.exists()
+    result = run(
+        [
+            BIN / "ansible-playbook",
+            "playbooks/site.yml",
+            "-e",
+            f"flask_k8s_secrets_file={vault.secrets_file}",
+        ],
+        env,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert (
+        f"There is no vault password at {password_file}: put the password {vault.secrets_file} "
+        "was encrypted with there (mode 0600), or set ANSIBLE_VAULT_PASSWORD_FILE to your "
+        "team's vault password file."
+    ) in " ".join((result.stdout + result.stderr).split())
+    assert set(task_names(result.stdout)) <= PREFLIGHT_TASKS
+
+
+def test_teardown_needs_no_credentials_and_says_when_nothing_is_deployed(tmp_path):
+    env = fresh_clone_env(tmp_path)
+    absent = tmp_path / "absent"
+    result = run(
+        [
+            BIN / "ansible-playbook",
+            "playbooks/teardown.yml",
+            "-e",
+            f"flask_k8s_secrets_file={absent / 'secrets.yml'}",
+            "-e",
+            "cluster_provider=local",
+            "-e",
+            f"local_cluster_kubeconfig={absent / 'admin.kubeconfig'}",
+            "-e",
+            "teardown_cluster=false",
+        ],
+        env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No local cluster answers: nothing deployed to remove." in result.stdout
+    assert not absent.exists()
+    assert not (tmp_path / ".config" / "flask-k8s").exists()
