@@ -329,6 +329,7 @@ def test_restore_onto_a_non_empty_collection_needs_replace(mongo, app_user, good
     assert refused.returncode == 1
     line = outcome(refused)
     assert (line["result"], line["reason"]) == ("refused", "not_empty")
+    assert (line["file"], line["existing"], line["records"]) == (path.name, 7, 120)
     assert line["message"] == (
         f"Nothing was restored: the records collection of database '{app_user.database}' holds "
         f"7 records, and restore does not write over them unless told to (--replace replaces "

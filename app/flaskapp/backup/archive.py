@@ -48,12 +48,13 @@ class BackupError(Exception):
     """A refusal or failure, as a clause that names what is wrong.
 
     ``reason`` is a stable word for programs (the playbooks): damaged, not_found, not_empty,
-    changed, database, usage."""
+    changed, database, usage; ``fields`` carry the figures a program needs to say more."""
 
-    def __init__(self, reason: str, clause: str) -> None:
+    def __init__(self, reason: str, clause: str, **fields: object) -> None:
         super().__init__(clause)
         self.reason = reason
         self.clause = clause
+        self.fields = fields
 
 
 def damaged(clause: str) -> BackupError:

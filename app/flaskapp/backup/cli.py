@@ -195,10 +195,10 @@ def _run_prune(args: argparse.Namespace, directory: Path) -> None:
     )
 
 
-def _fail(command: str, reason: str, clause: str) -> int:
+def _fail(command: str, reason: str, clause: str, **fields: object) -> int:
     log.error(
         f"{NOTHING_DONE[command]}: {clause}.",
-        extra={"result": "failed" if reason in FAILURES else "refused", "reason": reason},
+        extra={"result": "failed" if reason in FAILURES else "refused", "reason": reason, **fields},
     )
     return 1
 
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         print(f"{PROG}: configuration error: {exc}", file=sys.stderr)
         return 2
     except archive.BackupError as exc:
-        code = _fail(args.command, exc.reason, exc.clause)
+        code = _fail(args.command, exc.reason, exc.clause, **exc.fields)
         return 2 if exc.reason == "usage" else code
     except ConnectionFailure as exc:
         first = str(exc).split(",")[0].splitlines()[0]

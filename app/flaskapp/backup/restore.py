@@ -104,6 +104,9 @@ def _refuse_if_not_empty(db: Database, summary: archive.Summary) -> None:
             f"the records collection of database '{db.name}' holds {existing} records, "
             f"and restore does not write over them unless told to (--replace replaces "
             f"them with the {summary.count} records of {summary.name})",
+            file=summary.name,
+            existing=existing,
+            records=summary.count,
         )
 
 
