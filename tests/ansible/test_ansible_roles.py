@@ -1,10 +1,64 @@
-"""Each role documents and validates its whole interface."""
+"""Each role documents and validates its whole interface, and every value is written once."""
+
+import re
+import shutil
+import subprocess
+import sys
 
 import pytest
 import yaml
 from ansible_support import REPO
 
-ROLES = ["minikube", "existing_cluster", "image", "mongodb", "flaskapp"]
+ROLES = sorted(path.name for path in (REPO / "roles").iterdir() if path.is_dir())
+GROUP_VARS = yaml.safe_load((REPO / "group_vars" / "all.yml").read_text())
+ROLE_DOCS = REPO / "scripts" / "role_docs.py"
+
+
+def defaults_of(role: str) -> dict:
+    path = REPO / "roles" / role / "defaults" / "main.yml"
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def specs_of(role: str) -> dict:
+    path = REPO / "roles" / role / "meta" / "argument_specs.yml"
+    return yaml.safe_load(path.read_text())["argument_specs"]
+
+
+def options_of(role: str) -> dict:
+    return specs_of(role)["main"]["options"]
+
+
+def readme_table(role: str) -> list:
+    """The variable names of the generated table in the role's README, in order."""
+    text = (REPO / "roles" / role / "README.md").read_text()
+    (table,) = re.findall(r"<!-- variables: .*?-->\n(.*?)<!-- end of variables -->", text, re.S)
+    return re.findall(r"^\| `(\w+)` \|", table, flags=re.M)
+
+
+def keys_named(tree: object, key: str) -> list:
+    """Every mapping key `key` anywhere in a parsed YAML tree."""
+    found = []
+    if isinstance(tree, dict):
+        found += [key] * (key in tree)
+        for value in tree.values():
+            found += keys_named(value, key)
+    elif isinstance(tree, list):
+        for value in tree:
+            found += keys_named(value, key)
+    return found
+
+
+def test_the_roles_are_the_provider_roles_and_the_application_roles():
+    assert {
+        "cluster",
+        "minikube",
+        "local_cluster",
+        "existing_cluster",
+        "docker_engine",
+        "image",
+        "mongodb",
+        "flaskapp",
+    } <= set(ROLES)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -16,16 +70,18 @@ def test_role_has_defaults_meta_argument_specs_and_readme(role):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_default_is_prefixed_with_the_role_name_and_specified(role):
-    base = REPO / "roles" / role
-    defaults = yaml.safe_load((base / "defaults" / "main.yml").read_text())
-    options = yaml.safe_load((base / "meta" / "argument_specs.yml").read_text())["argument_specs"][
-        "main"
-    ]["options"]
-    readme = (base / "README.md").read_text()
-    for name in defaults:
+    options = options_of(role)
+    for name in defaults_of(role):
         assert name.startswith(f"{role}_"), name
         assert name in options, f"{name} missing from meta/argument_specs.yml"
-        assert name in readme, f"{name} missing from README.md"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_option_is_prefixed_and_has_a_type_and_a_description(role):
+    for name, spec in options_of(role).items():
+        assert name.startswith(f"{role}_"), name
+        assert spec.get("type"), f"{name} has no type"
+        assert spec.get("description"), f"{name} has no description"
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -38,3 +94,102 @@ def test_every_default_has_a_comment_above_it(role):
                 above and not above.startswith(" ") and not above.startswith("#")
             )
             assert documented, line
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_readme_table_documents_every_option_in_order(role):
+    assert readme_table(role) == list(options_of(role))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_argument_specs_carry_no_default(role):
+    assert keys_named(specs_of(role), "default") == []
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_entry_points_other_than_main_take_the_same_options(role):
+    specs = specs_of(role)
+    for entry, spec in specs.items():
+        if "options" in spec:
+            assert spec["options"] == specs["main"]["options"], entry
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_group_vars_repeat_no_role_default(role):
+    defaults = defaults_of(role)
+    assert set(defaults) & set(GROUP_VARS) == set()
+    values = [
+        value
+        for value in defaults.values()
+        if isinstance(value, str) and len(value) > 3 and "{{" not in value
+    ]
+    for name, setting in GROUP_VARS.items():
+        for value in values:
+            repeated = re.search(rf"(?<![\w.-]){re.escape(value)}(?![\w.-])", str(setting))
+            assert not repeated, f"group_vars/all.yml {name} repeats {value!r}"
+
+
+def test_the_generated_docs_are_current():
+    result = subprocess.run(
+        [sys.executable, ROLE_DOCS, "--check"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_docs_check_names_a_readme_whose_option_changed(tmp_path):
+    for part in ("roles", "docs", "group_vars", "playbooks", "scripts"):
+        shutil.copytree(REPO / part, tmp_path / part, symlinks=True)
+    specs = tmp_path / "roles" / "flaskapp" / "meta" / "argument_specs.yml"
+    specs.write_text(specs.read_text().replace("Replicas while the HPA is off", "Replicas"))
+    result = subprocess.run(
+        [sys.executable, tmp_path / "scripts" / "role_docs.py", "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "roles/flaskapp/README.md is stale" in result.stderr
+    assert "docs/configuration.md is stale" in result.stderr
+
+
+def provider_contract() -> tuple[list, dict]:
+    variables = yaml.safe_load((REPO / "roles" / "cluster" / "vars" / "main.yml").read_text())
+    return variables["cluster_connection_keys"], variables["cluster_provider_roles"]
+
+
+def published_by_connect(role: str) -> dict:
+    """The fact <role>_connection that the provider's connect entry point sets."""
+    tasks = yaml.safe_load((REPO / "roles" / role / "tasks" / "connect.yml").read_text())
+    facts = [
+        task["ansible.builtin.set_fact"][f"{role}_connection"]
+        for task in tasks
+        if f"{role}_connection" in task.get("ansible.builtin.set_fact", {})
+    ]
+    assert len(facts) == 1, (
+        f"roles/{role}/tasks/connect.yml sets {role}_connection {len(facts)} times"
+    )
+    return facts[0]
+
+
+def test_every_provider_publishes_exactly_the_contract_keys():
+    keys, providers = provider_contract()
+    assert len(keys) == len(set(keys))
+    for role in providers.values():
+        assert sorted(published_by_connect(role)) == sorted(keys), role
+
+
+def test_every_provider_says_how_images_reach_its_cluster():
+    _, providers = provider_contract()
+    delivery = options_of("image")["image_delivery"]["choices"]
+    for provider, role in providers.items():
+        connection = published_by_connect(role)
+        assert connection["provider"] == provider, role
+        assert connection["image_delivery"] in delivery, role
+
+
+def test_cluster_provider_choices_are_auto_and_the_provider_roles():
+    _, providers = provider_contract()
+    choices = options_of("cluster")["cluster_provider"]["choices"]
+    assert sorted(choices) == sorted(["auto", *providers])
+    for role in providers.values():
+        assert (REPO / "roles" / role / "tasks" / "connect.yml").is_file(), role
