@@ -48,19 +48,6 @@ def keys_named(tree: object, key: str) -> list:
     return found
 
 
-def test_the_roles_are_the_provider_roles_and_the_application_roles():
-    assert {
-        "cluster",
-        "minikube",
-        "local_cluster",
-        "existing_cluster",
-        "docker_engine",
-        "image",
-        "mongodb",
-        "flaskapp",
-    } <= set(ROLES)
-
-
 @pytest.mark.parametrize("role", ROLES)
 def test_role_has_defaults_meta_argument_specs_and_readme(role):
     base = REPO / "roles" / role
