@@ -1,9 +1,10 @@
 """gunicorn settings for a container limited to 500m CPU and 500Mi memory.
 
-Two synchronous-I/O workers with four threads each use about 60 MiB apiece and keep one
-core busy; requests mostly wait on the database, which the threads overlap. SIGTERM stops
-accepting connections and lets in-flight requests finish within graceful_timeout, which stays
-below Kubernetes' default 30 s termination grace period.
+Two gevent workers: each serves up to GUNICORN_WORKER_CONNECTIONS connections from one
+thread, so a client that sends its request slowly holds a few kilobytes, not a thread (no
+buffering proxy sits in front of the pod). Requests mostly wait on the database, which the
+greenlets overlap. SIGTERM stops accepting connections and lets in-flight requests finish
+within graceful_timeout, which stays below Kubernetes' default 30 s termination grace period.
 """
 
 import os
@@ -24,11 +25,14 @@ except ConfigError as exc:
 
 bind = f"0.0.0.0:{_settings.port}"
 workers = _settings.gunicorn_workers
-threads = _settings.gunicorn_threads
-worker_class = "gthread"
+worker_class = _settings.gunicorn_worker_class
+worker_connections = _settings.gunicorn_worker_connections
+threads = _settings.gunicorn_threads  # gthread only
 worker_tmp_dir = "/tmp"  # noqa: S108  (the only writable path in the container)
 timeout = 30
 graceful_timeout = 20
+# Seconds an idle connection stays open; gevent workers also close a connection whose request
+# line and headers have not all arrived within it, so slow clients cannot pile up.
 keepalive = 5
 # Recycle workers now and then so that slow memory growth cannot reach the limit.
 max_requests = 5000

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import quote_plus
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+WORKER_CLASSES = ("gevent", "gthread")
 _DB_NAME = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 _HOST = re.compile(r"^[A-Za-z0-9.\-:\[\]]{1,253}$")
 
@@ -26,6 +27,8 @@ class Settings:
     log_level: str
     port: int
     gunicorn_workers: int
+    gunicorn_worker_class: str
+    gunicorn_worker_connections: int
     gunicorn_threads: int
 
     @property
@@ -44,6 +47,15 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
     if not lo <= value <= hi:
         raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices``, matched without regard to case (they are all upper or all lower)."""
+    raw = env.get(name, "").strip() or default
+    value = raw.upper() if default.isupper() else raw.lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
 
 
@@ -84,9 +96,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         query = f"?authSource={auth_source}" if user else ""
         uri = f"mongodb://{creds}{host}:{port}/{query}"
 
-    log_level = (env.get("LOG_LEVEL", "").strip() or "INFO").upper()
-    if log_level not in LOG_LEVELS:
-        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+    log_level = _choice(env, "LOG_LEVEL", "INFO", LOG_LEVELS)
 
     return Settings(
         mongodb_uri=uri,
@@ -96,5 +106,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         port=_int(env, "PORT", 8000, 1, 65535),
         gunicorn_workers=_int(env, "GUNICORN_WORKERS", DEFAULT_WORKERS, 1, 32),
+        gunicorn_worker_class=_choice(env, "GUNICORN_WORKER_CLASS", "gevent", WORKER_CLASSES),
+        gunicorn_worker_connections=_int(env, "GUNICORN_WORKER_CONNECTIONS", 1000, 10, 10_000),
         gunicorn_threads=_int(env, "GUNICORN_THREADS", 4, 1, 64),
     )

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -224,3 +225,56 @@ class Gunicorn(_Server):
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+class SlowClients:
+    """``count`` connections that each send a request line and then one header line every
+    ``interval`` seconds, never finishing the request; one that the server closes is opened
+    again, so ``count`` stay open. Runs in a background thread until stopped."""
+
+    def __init__(self, port: int, count: int, interval: float = 2.0) -> None:
+        self.port = port
+        self.count = count
+        self.interval = interval
+        self.opened = 0
+        self.closed_by_server = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _open(self) -> socket.socket | None:
+        try:
+            sock = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: slow\r\n")
+        except OSError:
+            return None
+        sock.setblocking(False)
+        self.opened += 1
+        return sock
+
+    def _run(self) -> None:
+        socks = [s for s in (self._open() for _ in range(self.count)) if s is not None]
+        while not self._stop.wait(self.interval):
+            alive = []
+            for sock in socks:
+                try:
+                    sock.sendall(b"X-Slow: 1\r\n")
+                    if sock.recv(1, socket.MSG_PEEK) == b"":
+                        raise ConnectionResetError
+                except BlockingIOError:
+                    alive.append(sock)  # nothing to read: the server still waits for us
+                    continue
+                except OSError:
+                    pass
+                self.closed_by_server += 1
+                sock.close()
+            socks = alive + [s for s in (self._open() for _ in socks[len(alive) :]) if s]
+        for sock in socks:
+            sock.close()
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)

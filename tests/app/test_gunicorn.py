@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import signal
 import socket
+import statistics
 import subprocess
 import time
 
 import pytest
+import requests
 from conftest import service_env
 from flaskapp.config import ConfigError, load_settings
-from support import APP_DIR, Gunicorn
+from support import APP_DIR, Gunicorn, SlowClients
 
 
 @pytest.mark.parametrize(
@@ -21,6 +23,8 @@ from support import APP_DIR, Gunicorn
         ({"APP_MAX_BODY_BYTES": "-5"}, "APP_MAX_BODY_BYTES must be between"),
         ({"GUNICORN_WORKERS": "0"}, "GUNICORN_WORKERS must be between 1 and 32"),
         ({"GUNICORN_THREADS": "many"}, "GUNICORN_THREADS must be an integer"),
+        ({"GUNICORN_WORKER_CLASS": "sync"}, "GUNICORN_WORKER_CLASS must be one of gevent, gthread"),
+        ({"GUNICORN_WORKER_CONNECTIONS": "5"}, "GUNICORN_WORKER_CONNECTIONS must be between 10"),
         ({"MONGODB_TIMEOUT_MS": "1.5"}, "MONGODB_TIMEOUT_MS must be an integer"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be one of"),
         ({"MONGODB_URI": "http://x"}, "MONGODB_URI must start with mongodb://"),
@@ -43,7 +47,10 @@ def test_defaults_and_uri_built_from_parts():
     assert settings.max_body_bytes == 65536
     assert settings.port == 8000
     assert settings.gunicorn_workers == 2
+    assert settings.gunicorn_worker_class == "gevent"
+    assert settings.gunicorn_worker_connections == 1000
     assert settings.gunicorn_threads == 4
+    assert load_settings({"GUNICORN_WORKER_CLASS": "GThread"}).gunicorn_worker_class == "gthread"
     assert settings.mongodb_timeout_ms == 3000
     assert "p%40ss" not in settings.mongodb_target
     assert load_settings({"MONGODB_URI": "mongodb://x/"}).mongodb_uri == "mongodb://x/"
@@ -66,7 +73,17 @@ def _workers_of(pid: int) -> list[int]:
     return [int(p) for p in out.stdout.split()]
 
 
-def test_sigterm_lets_in_flight_request_finish(mongo, database_name, tmp_path):
+def _refuses_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_sigterm_refuses_new_connections_and_lets_in_flight_request_finish(
+    mongo, database_name, tmp_path
+):
     server = Gunicorn(service_env(mongo.admin_uri, database_name), tmp_path, workers=3)
     server.start()
     try:
@@ -74,6 +91,10 @@ def test_sigterm_lets_in_flight_request_finish(mongo, database_name, tmp_path):
         while len(_workers_of(server.proc.pid)) < 3 and time.monotonic() < deadline:
             time.sleep(0.1)  # the first worker answers while the others still boot
         assert len(_workers_of(server.proc.pid)) == 3
+        # A keep-alive connection that sits idle must not hold the shutdown up for long.
+        idle = socket.create_connection(("127.0.0.1", server.port), timeout=15)
+        idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        assert idle.recv(65536).startswith(b"HTTP/1.1 200")
         body = b'{"graceful": true}'
         sock = socket.create_connection(("127.0.0.1", server.port), timeout=15)
         try:
@@ -87,22 +108,55 @@ def test_sigterm_lets_in_flight_request_finish(mongo, database_name, tmp_path):
             )
             time.sleep(0.5)
             server.proc.send_signal(signal.SIGTERM)
-            time.sleep(1.0)
+            stopped_at = time.monotonic()
+            # New connections are refused while the request is still in flight.
+            while not _refuses_connections(server.port) and time.monotonic() < stopped_at + 5:
+                time.sleep(0.1)
+            assert _refuses_connections(server.port)
+            assert server.proc.poll() is None
             sock.sendall(body[5:])
             response = b""
             while chunk := sock.recv(65536):
                 response += chunk
         finally:
             sock.close()
+            idle.close()
         assert response.startswith(b"HTTP/1.1 201"), response[:200]
         assert server.proc.wait(timeout=30) == 0
-        with pytest.raises(ConnectionRefusedError):
-            socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
+        assert time.monotonic() - stopped_at < 15  # keepalive (5 s), not graceful_timeout
         server.proc = None
         logs = server.logs()
         assert "Shutting down" in logs or "Handling signal: term" in logs
     finally:
         server.stop()
+
+
+def test_ordinary_requests_keep_answering_beside_300_slow_clients(mongo, database_name, tmp_path):
+    with (
+        Gunicorn(service_env(mongo.admin_uri, database_name), tmp_path) as server,
+        SlowClients(server.port, count=300, interval=2.0) as slow,
+    ):
+        time.sleep(1.0)  # every slow connection is open and waiting
+        latencies: list[float] = []
+        statuses: list[int] = []
+        ends = time.monotonic() + 8
+        while time.monotonic() < ends:
+            began = time.perf_counter()
+            created = requests.post(
+                f"{server.url}/data", json={"beside": "slow clients"}, timeout=10
+            )
+            statuses.append(created.status_code)
+            for path in ("/", f"/data/{created.json().get('id')}", "/readyz"):
+                statuses.append(requests.get(f"{server.url}{path}", timeout=10).status_code)
+            latencies.append((time.perf_counter() - began) / 4)
+            time.sleep(0.1)
+        assert slow.opened >= 300
+    assert set(statuses) == {200, 201}, statuses
+    assert len(latencies) >= 20
+    assert statistics.median(latencies) < 0.25, latencies
+    assert max(latencies) < 2.0, latencies
+    # The server closes a connection whose request does not arrive within keepalive.
+    assert slow.closed_by_server >= 300
 
 
 def test_store_uses_durable_writes_and_explicit_timeouts(mongo, database_name):
