@@ -22,14 +22,18 @@ import bson
 from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
+from pymongo.errors import OperationFailure
 
 from ..db import COLLECTION
 from . import archive, catalog
 
 log = logging.getLogger("flaskapp.backup")
 
-# Documents a batch from the server; the batch stays raw BSON until each record is written.
+# Documents a batch from the server, at most, and their size, roughly: the batch stays raw
+# BSON until each record is written. FerretDB bounds a batch by count only, and refuses a
+# reply over its 48 MB message limit, so the count follows the collection's average size.
 BATCH_SIZE = 1000
+BATCH_BYTES = 8 << 20
 PROGRESS_SECONDS = 10.0
 DECODE = CodecOptions(tz_aware=True, datetime_conversion=DatetimeConversion.DATETIME_AUTO)
 RAW = CodecOptions(document_class=RawBSONDocument)
@@ -72,6 +76,15 @@ def index_specs(client: MongoClient, database: str) -> list[dict[str, Any]]:
     return specs
 
 
+def batch_size(client: MongoClient, database: str) -> int:
+    """Documents a batch so that a batch of average documents is about BATCH_BYTES."""
+    try:
+        average = int(client[database].command("collStats", COLLECTION).get("avgObjSize") or 0)
+    except OperationFailure:
+        average = 0
+    return max(1, min(BATCH_SIZE, BATCH_BYTES // average)) if average > 0 else BATCH_SIZE
+
+
 def cut_time(now: datetime | None = None) -> datetime:
     """The dump's start, to the millisecond (the precision of created_at)."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
@@ -105,7 +118,7 @@ def dump(client: MongoClient, database: str, directory: Path) -> Dumped:
             writer = archive.Writer(out, header)
             records = client[database].get_collection(COLLECTION, codec_options=RAW)
             next_report = time.monotonic() + PROGRESS_SECONDS
-            for raw in records.find({}, batch_size=BATCH_SIZE):
+            for raw in records.find({}, batch_size=batch_size(client, database)):
                 document = bson.decode(raw.raw, DECODE)
                 created_at = document.get("created_at")
                 if isinstance(created_at, datetime) and created_at > cut:
