@@ -77,8 +77,8 @@ if ip link show "$bridge" >/dev/null 2>&1; then
     ip link delete "$bridge" && did+=("interface $bridge")
 fi
 
-# 5. iptables chains created by kube-proxy, the kubelet and the CNI plugins (KUBE-*, CNI-*):
-#    first the rules that jump to them, then the chains.
+# 5. iptables chains created by kube-proxy, the kubelet, the CNI plugins and the network policy
+#    engine, kube-router (KUBE-*, CNI-*): first the rules that jump to them, then the chains.
 for tool in iptables ip6tables; do
     command -v "$tool" >/dev/null || continue
     for table in filter nat mangle raw; do
@@ -88,12 +88,26 @@ for tool in iptables ip6tables; do
             eval "$tool -t $table -D ${rule#-A }" 2>/dev/null
         done < <(grep -E '^-A .* -j (KUBE-|CNI-)' <<<"$rules" | grep -vE '^-A (KUBE-|CNI-)')
         chains=$(grep -oE '^-N (KUBE-|CNI-)[^ ]*' <<<"$rules" | cut -d' ' -f2)
+        grep -qE '^(KUBE-ROUTER-|KUBE-NWPLCY-|KUBE-POD-FW-)' <<<"$chains" && policy_engine_ran=true
         for chain in $chains; do "$tool" -t "$table" -F "$chain" 2>/dev/null; done
         for chain in $chains; do
             "$tool" -t "$table" -X "$chain" 2>/dev/null && did+=("$tool chain $table/$chain")
         done
     done
 done
+
+# 5b. The network policy engine's ipsets (KUBE-SRC-*, KUBE-DST-*, their inet6: twins and its
+#     TMP-* swap sets), now that no rule refers to them. The host needs the ipset tool to see
+#     them: it is installed when the engine's chains showed that it ran.
+if [[ ${policy_engine_ran:-false} == true ]] && ! command -v ipset >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q ipset >/dev/null 2>&1 ||
+        echo "cluster-cleanup.sh: could not install ipset; kube-router's ipsets may remain" >&2
+fi
+if command -v ipset >/dev/null; then
+    for set in $(ipset list -n 2>/dev/null | grep -E '^(inet6:)?(KUBE-SRC-|KUBE-DST-|TMP-)[A-Z2-7]{16}$'); do
+        ipset destroy "$set" 2>/dev/null && did+=("ipset $set")
+    done
+fi
 
 # 6. Kernel settings changed for the cluster, back to the values saved before it started.
 if [[ -f $dir/sysctl-before ]]; then
