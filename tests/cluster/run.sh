@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Acceptance run of the local cluster (make test-cluster):
-#   1. take any previous cluster down and record the host's state (interfaces, iptables chains,
+#   1. take any previous cluster down and record the host's state (interfaces, iptables chains, ipsets,
 #      mounts, kernel settings);
 #   2. bring the cluster up, timed from nothing to a Ready node with its add-ons (cold when
 #      binaries had to be built, warm when they were cached);
 #   3. run the playbook again: nothing may change;
-#   4. run the pytest checks (node, version, local image, DNS, PVC, metrics, NodePort);
+#   4. run the pytest checks (node, version, local image, DNS, PVC, metrics, NodePort, and
+#      NetworkPolicy enforced by the network_policy role);
 #   5. take the cluster down and check that nothing of it is left on the host;
 #   6. bring it up once more from the cache (warm time) and take it down again.
 set -euo pipefail
@@ -21,9 +22,10 @@ cluster_dir=/var/lib/flask-k8s/cluster
 
 log() { printf '\n=== %s\n' "$*"; }
 
-# One line per interface, iptables chain, mount, kernel setting, cluster process and cluster
-# file on the host, sorted (Docker's own interfaces, chains and mounts are left out: other
-# work on the machine starts and stops containers meanwhile).
+# One line per interface, iptables chain, ipset, mount, kernel setting, cluster process (the
+# network policy engine's too) and cluster file on the host, sorted (Docker's own interfaces,
+# chains and mounts are left out: other work on the machine starts and stops containers
+# meanwhile).
 host_state() {
     {
         ip -o link show | awk -F': ' '{print "interface " $2}' | cut -d@ -f1 | grep -vE '^interface veth'
@@ -34,6 +36,7 @@ host_state() {
                     grep -v ' DOCKER' || true
             done
         done
+        if command -v ipset >/dev/null; then ipset list -n | sed 's/^/ipset /'; fi
         awk '{print "mount " $5}' /proc/self/mountinfo | grep -vE '^mount (/var/lib/docker/|/run/docker/)' || true
         sysctl net.ipv4.ip_forward net.ipv4.conf.all.route_localnet net.bridge.bridge-nf-call-iptables \
             net.bridge.bridge-nf-call-ip6tables vm.overcommit_memory vm.panic_on_oom kernel.panic \
@@ -41,7 +44,8 @@ host_state() {
         for p in /proc/[0-9]*; do
             cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
             case $cmd in
-                *"$cluster_dir"*|*"$cache/bin/"*|*/run/flask-k8s/containerd*|*"cluster-service.sh supervise"*)
+                *"$cluster_dir"*|*"$cache/bin/"*|*/run/flask-k8s/containerd*|*"cluster-service.sh supervise"*|\
+                /usr/local/bin/kube-router\ *)
                     echo "process ${p#/proc/} $cmd" ;;
             esac
         done

@@ -7,11 +7,13 @@
 //	probe cat FILE            print FILE
 //	probe chown UID:GID DIR   hand DIR to UID:GID (init container of a host-path volume)
 //	probe sleep               block until terminated
+//	probe get URL             print the body of an HTTP GET of URL (3 s timeout); exit 1 on failure
 package main
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -24,7 +26,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: probe serve|lookup|write|cat|sleep ...")
+		fail("usage: probe serve|lookup|write|cat|chown|sleep|get ...")
 	}
 	args := os.Args[2:]
 	switch os.Args[1] {
@@ -49,6 +51,8 @@ func main() {
 		chown(args)
 	case "sleep":
 		waitForSignal()
+	case "get":
+		get(argOr(args, 0, ""))
 	default:
 		fail("unknown command " + os.Args[1])
 	}
@@ -124,5 +128,22 @@ func chown(args []string) {
 	}
 	if err := os.Chown(args[1], uid, gid); err != nil {
 		fail(err.Error())
+	}
+}
+
+func get(url string) {
+	client := &http.Client{Timeout: 3 * time.Second}
+	response, err := client.Get(url)
+	if err != nil {
+		fail(err.Error())
+	}
+	defer response.Body.Close()
+	body, err := io.ReadAll(response.Body)
+	if err != nil {
+		fail(err.Error())
+	}
+	fmt.Print(string(body))
+	if response.StatusCode != http.StatusOK {
+		fail(response.Status)
 	}
 }
