@@ -165,6 +165,11 @@ def test_jobs_are_bounded_in_time_and_cleaned_up(combo):
         assert spec["backoffLimit"] == 0
         assert spec["activeDeadlineSeconds"] in (600, 3600)
         assert spec["ttlSecondsAfterFinished"] == 86400
+    grace = {
+        component: template["spec"]["terminationGracePeriodSeconds"]
+        for component, template in pods(documents).items()
+    }
+    assert grace == {"backup": 30, "scheduled-backup": 30, "restore": 30, "backup-copy": 1}
 
 
 def test_credentials_reach_the_backup_pods_only_as_the_application_user(combo, vault):
