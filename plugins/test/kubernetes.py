@@ -1,11 +1,14 @@
-"""Jinja tests for Kubernetes names and quantities, used by the roles' input checks.
+"""Jinja tests for Kubernetes names and quantities, image names and host addresses, used by
+the roles' input checks.
 
 {{ mongodb_namespace is k8s_dns_label }}
 {{ flaskapp_cpu_limit is k8s_cpu }}
+{{ existing_cluster_image_registry is image_registry }}
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 
@@ -20,6 +23,33 @@ _LABEL_NAME = re.compile(
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 _IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*[A-Za-z0-9_.-]$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HOST_NAME = re.compile(
+    r"^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$"
+)
+# An image repository without tag or digest, after an optional registry host[:port]/.
+_PATH_COMPONENT = r"[a-z0-9]+([._-][a-z0-9]+)*"
+_REGISTRY_HOST = r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?"
+_IMAGE_REPOSITORY = re.compile(rf"^({_REGISTRY_HOST}/)?{_PATH_COMPONENT}(/{_PATH_COMPONENT})*$")
+# Where images are pushed: a registry host[:port] and an optional path, without a scheme.
+_IMAGE_REGISTRY = re.compile(rf"^{_REGISTRY_HOST}(/{_PATH_COMPONENT})*$")
+# minikube's own rule (pkg/minikube/config/profile.go): DNS labels joined by dots, 2 or more
+# characters, not one of its subcommands.
+_MINIKUBE_PROFILE = re.compile(
+    r"^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])\.)*"
+    r"([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])$"
+)
+_MINIKUBE_RESERVED = {
+    "start",
+    "stop",
+    "status",
+    "delete",
+    "config",
+    "open",
+    "profile",
+    "addons",
+    "cache",
+    "logs",
+}
 
 
 def _matches(pattern: re.Pattern[str]) -> Callable[[object], bool]:
@@ -54,6 +84,27 @@ def k8s_env_map(value: object) -> bool:
     )
 
 
+def host_address(value: object) -> bool:
+    """A host name, an IPv4 address or an IPv6 address (with or without brackets)."""
+    if not isinstance(value, str) or value == "":
+        return False
+    try:
+        ipaddress.ip_address(value.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return _HOST_NAME.match(value) is not None and len(value) <= 253
+    return True
+
+
+def minikube_profile(value: object) -> bool:
+    """A name minikube accepts for a profile."""
+    return (
+        isinstance(value, str)
+        and len(value) > 1
+        and _MINIKUBE_PROFILE.match(value) is not None
+        and value.lower() not in _MINIKUBE_RESERVED
+    )
+
+
 class TestModule:
     def tests(self) -> dict[str, Callable[[object], bool]]:
         return {
@@ -65,4 +116,8 @@ class TestModule:
             "k8s_label_map": k8s_label_map,
             "k8s_env_map": k8s_env_map,
             "image_reference": _matches(_IMAGE),
+            "image_repository": _matches(_IMAGE_REPOSITORY),
+            "image_registry": _matches(_IMAGE_REGISTRY),
+            "host_address": host_address,
+            "minikube_profile": minikube_profile,
         }
