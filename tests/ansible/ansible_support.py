@@ -20,6 +20,17 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
+# Arguments of every test run of playbooks/site.yml, which must stop in its pre-flight checks:
+# should a check let the run through, it finds no cluster to change.
+NO_CLUSTER = ("-e", "cluster_provider=existing", "-e", "existing_cluster_kubeconfig=/nonexistent")
+
+# The plays of playbooks/site.yml after its pre-flight checks.
+SITE_PLAYS = [
+    play["name"]
+    for play in yaml.safe_load((REPO / "playbooks" / "site.yml").read_text())
+    if "ansible.builtin.import_playbook" not in play
+]
+
 ENGINES = ("mongodb", "ferretdb")
 PROVIDERS = ("minikube", "local", "existing")
 HPA = (True, False)
@@ -59,16 +70,50 @@ def ansible_env(password_file: Path) -> dict:
     return env
 
 
+@dataclass
+class Background:
+    """A process started beside the tests; its output goes to files in `directory`."""
+
+    args: list
+    process: subprocess.Popen
+    directory: Path
+
+    def result(self) -> subprocess.CompletedProcess:
+        returncode = self.process.wait(timeout=600)
+        return subprocess.CompletedProcess(
+            self.args,
+            returncode,
+            (self.directory / "stdout").read_text(),
+            (self.directory / "stderr").read_text(),
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+def start(args: list, env: dict, directory: Path) -> Background:
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / "stdout").open("w") as out, (directory / "stderr").open("w") as err:
+        process = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=err)
+    return Background(args, process, directory)
+
+
+def checked(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    if result.returncode != 0:
+        pytest.fail(
+            f"{' '.join(map(str, result.args))} failed ({result.returncode}):\n"
+            f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
+    return result
+
+
 def run(args: list, env: dict, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run(
         args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False
     )
-    if check and result.returncode != 0:
-        pytest.fail(
-            f"{' '.join(map(str, args))} failed ({result.returncode}):\n"
-            f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-        )
-    return result
+    return checked(result) if check else result
 
 
 def make_password_file(directory: Path, name: str = "vault-pass") -> Path:
@@ -78,10 +123,23 @@ def make_password_file(directory: Path, name: str = "vault-pass") -> Path:
     return path
 
 
+def fresh_clone_env(home: Path) -> dict:
+    """The environment of a user without a vault password yet: the password client that
+    ansible.cfg names looks in home/.config/flask-k8s/vault-pass."""
+    env = ansible_env(home / "unused")
+    del env["ANSIBLE_VAULT_PASSWORD_FILE"]
+    env.pop("FLASK_K8S_VAULT_PASSWORD_FILE", None)
+    env["HOME"] = str(home)
+    return env
+
+
 def create_vault(directory: Path) -> Vault:
-    password_file = make_password_file(directory)
+    """Runs playbooks/setup.yml as on a fresh clone: it creates the vault password (where
+    FLASK_K8S_VAULT_PASSWORD_FILE says) and the credentials encrypted with it."""
+    password_file = directory / "config" / "vault-pass"
     secrets_file = directory / "secrets.yml"
-    env = ansible_env(password_file)
+    env = fresh_clone_env(directory)
+    env["FLASK_K8S_VAULT_PASSWORD_FILE"] = str(password_file)
     result = run(
         [
             BIN / "ansible-playbook",
@@ -91,14 +149,14 @@ def create_vault(directory: Path) -> Vault:
         ],
         env,
     )
-    view = run([BIN / "ansible-vault", "view", secrets_file], env)
+    view = run([BIN / "ansible-vault", "view", secrets_file], ansible_env(password_file))
     return Vault(
         password_file, secrets_file, yaml.safe_load(view.stdout), result.stdout + result.stderr
     )
 
 
-def render(vault: Vault, root: Path, combinations: list) -> subprocess.CompletedProcess:
-    return run(
+def start_render(vault: Vault, root: Path, combinations: list) -> Background:
+    return start(
         [
             BIN / "ansible-playbook",
             "tests/ansible/render.yml",
@@ -110,6 +168,21 @@ def render(vault: Vault, root: Path, combinations: list) -> subprocess.Completed
             json.dumps({"render_combinations": combinations}),
         ],
         vault.env(),
+        root.with_name(root.name + "-run"),
+    )
+
+
+def render(vault: Vault, root: Path, combinations: list) -> subprocess.CompletedProcess:
+    return checked(start_render(vault, root, combinations).result())
+
+
+def validate_strictly(files: list) -> subprocess.CompletedProcess:
+    """kubernetes-validate --strict against Kubernetes 1.34's schemas (unknown fields refused)."""
+    return subprocess.run(
+        [BIN / "kubernetes-validate", "-k", "1.34.0", "--strict", "--quiet", *files],
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 

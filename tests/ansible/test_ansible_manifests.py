@@ -3,7 +3,6 @@
 import base64
 import json
 import shutil
-import subprocess
 
 import pytest
 import yaml
@@ -17,6 +16,7 @@ from ansible_support import (
     one,
     pod_specs,
     selects,
+    validate_strictly,
 )
 
 NAMES = [combo["name"] for combo in COMBINATIONS]
@@ -37,12 +37,7 @@ def test_every_combination_is_rendered(manifests):
 def test_every_manifest_passes_strict_schema_validation_for_kubernetes_1_34(rendered_root):
     files = sorted(str(path) for path in rendered_root.glob("*/*.yaml"))
     assert len(files) == 2 * len(COMBINATIONS)
-    result = subprocess.run(
-        [BIN / "kubernetes-validate", "-k", "1.34.0", "--strict", "--quiet", *files],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = validate_strictly(files)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -52,13 +47,7 @@ def test_the_validator_rejects_an_unknown_field(rendered_root, tmp_path):
     deployment["spec"]["template"]["spec"]["containers"][0]["bogusField"] = True
     path = tmp_path / "bogus.yaml"
     path.write_text(yaml.safe_dump(deployment))
-    result = subprocess.run(
-        [BIN / "kubernetes-validate", "-k", "1.34.0", "--strict", "--quiet", path],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode != 0
+    assert validate_strictly([path]).returncode != 0
 
 
 def test_database_is_behind_the_headless_service_mongodb_service(combo):

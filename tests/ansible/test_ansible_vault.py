@@ -9,9 +9,13 @@ from pathlib import Path
 import yaml
 from ansible_support import (
     BIN,
+    COMBINATIONS,
+    NO_CLUSTER,
     REPO,
+    SITE_PLAYS,
     ansible_env,
     create_vault,
+    fresh_clone_env,
     load_documents,
     make_password_file,
     render,
@@ -52,6 +56,13 @@ def test_repository_ships_no_credentials():
     assert example["vault_mongodb_app_password"] == ""
 
 
+def test_setup_creates_a_private_random_vault_password_on_a_fresh_clone(vault):
+    assert stat.S_IMODE(vault.password_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(vault.password_file.parent.stat().st_mode) == 0o700
+    assert re.fullmatch(r"[A-Za-z0-9]{64}\n", vault.password_file.read_text())
+    assert f"Created the vault password file {vault.password_file}" in vault.setup_output
+
+
 def test_setup_writes_strong_random_credentials_encrypted_and_private(vault):
     text = vault.secrets_file.read_text()
     assert text.startswith("$ANSIBLE_VAULT;1.1;AES256\n")
@@ -70,8 +81,8 @@ def test_setup_writes_strong_random_credentials_encrypted_and_private(vault):
     assert values["vault_mongodb_root_username"] != values["vault_mongodb_app_username"]
 
 
-def test_setup_keeps_existing_credentials(vault):
-    before = vault.secrets_file.read_bytes()
+def test_setup_keeps_the_existing_password_and_credentials(vault):
+    before = (vault.password_file.read_bytes(), vault.secrets_file.read_bytes())
     run(
         [
             BIN / "ansible-playbook",
@@ -81,7 +92,7 @@ def test_setup_keeps_existing_credentials(vault):
         ],
         vault.env(),
     )
-    assert vault.secrets_file.read_bytes() == before
+    assert (vault.password_file.read_bytes(), vault.secrets_file.read_bytes()) == before
 
 
 def test_no_credential_appears_in_the_output_of_the_plays(vault, rendered_root):
@@ -104,14 +115,12 @@ def test_rendered_secret_carries_the_vault_values(vault, manifests):
         }, name
 
 
-def test_a_password_change_rolls_the_pods_and_reruns_the_provisioning(vault, tmp_path):
-    combination = [{"name": "rotation", "engine": "ferretdb", "provider": "local", "hpa": True}]
-    (tmp_path / "other").mkdir()
-    other = create_vault(tmp_path / "other")
-    render(vault, tmp_path / "first", combination)
-    render(other, tmp_path / "second", combination)
-    first = load_documents(tmp_path / "first" / "rotation")
-    second = load_documents(tmp_path / "second" / "rotation")
+def test_a_password_change_rolls_the_pods_and_reruns_the_provisioning(rendered_root, tmp_path):
+    (combination,) = [combo for combo in COMBINATIONS if combo["name"] == "ferretdb-local-hpa"]
+    other = create_vault(tmp_path)
+    render(other, tmp_path / "rendered", [combination])
+    first = load_documents(rendered_root / combination["name"])
+    second = load_documents(tmp_path / "rendered" / combination["name"])
 
     def pick(documents, kind):
         return next(doc for doc in documents if doc["kind"] == kind)
@@ -131,6 +140,7 @@ def test_a_wrong_vault_password_stops_site_before_any_cluster_task(vault, tmp_pa
         [
             BIN / "ansible-playbook",
             "playbooks/site.yml",
+            *NO_CLUSTER,
             "-e",
             f"flask_k8s_secrets_file={vault.secrets_file}",
         ],
@@ -145,7 +155,9 @@ def test_a_wrong_vault_password_stops_site_before_any_cluster_task(vault, tmp_pa
     ran = task_names(result.stdout)
     assert ran, output
     assert set(ran) <= PREFLIGHT_TASKS, ran
-    assert "PLAY [Provide the Kubernetes cluster]" not in result.stdout
+    assert SITE_PLAYS
+    for play in SITE_PLAYS:
+        assert f"PLAY [{play}]" not in result.stdout
 
 
 def test_a_missing_vault_password_file_stops_before_any_task(vault, tmp_path):
@@ -153,6 +165,7 @@ def test_a_missing_vault_password_file_stops_before_any_task(vault, tmp_path):
         [
             BIN / "ansible-playbook",
             "playbooks/site.yml",
+            *NO_CLUSTER,
             "-e",
             f"flask_k8s_secrets_file={vault.secrets_file}",
         ],
@@ -168,7 +181,13 @@ def test_a_plaintext_credentials_file_is_refused(vault, tmp_path):
     plain = tmp_path / "secrets.yml"
     plain.write_text(yaml.safe_dump(vault.values))
     result = run(
-        [BIN / "ansible-playbook", "playbooks/site.yml", "-e", f"flask_k8s_secrets_file={plain}"],
+        [
+            BIN / "ansible-playbook",
+            "playbooks/site.yml",
+            *NO_CLUSTER,
+            "-e",
+            f"flask_k8s_secrets_file={plain}",
+        ],
         vault.env(),
         check=False,
     )
@@ -192,6 +211,7 @@ def test_incomplete_credentials_are_refused(vault, tmp_path):
         [
             BIN / "ansible-playbook",
             "playbooks/site.yml",
+            *NO_CLUSTER,
             "-e",
             f"flask_k8s_secrets_file={encrypted}",
         ],
@@ -223,16 +243,6 @@ def test_the_vault_password_file_named_in_ansible_cfg_decrypts_the_credentials(v
     assert "Load the vaulted credentials" in result.stdout
 
 
-def fresh_clone_env(home: Path) -> dict:
-    """The environment of a user with no vault password yet: the password client of
-    ansible.cfg looks in home/.config/flask-k8s/vault-pass."""
-    env = ansible_env(home / "unused")
-    del env["ANSIBLE_VAULT_PASSWORD_FILE"]
-    env.pop("FLASK_K8S_VAULT_PASSWORD_FILE", None)
-    env["HOME"] = str(home)
-    return env
-
-
 def setup(env: dict, secrets_file: Path, check: bool = True) -> subprocess.CompletedProcess:
     return run(
         [
@@ -246,29 +256,15 @@ def setup(env: dict, secrets_file: Path, check: bool = True) -> subprocess.Compl
     )
 
 
-def test_setup_creates_a_private_vault_password_and_never_replaces_it(tmp_path):
-    env = fresh_clone_env(tmp_path)
-    secrets_file = tmp_path / "secrets.yml"
-    setup(env, secrets_file)
+def test_setup_on_a_fresh_clone_puts_the_password_in_the_home_config(tmp_path):
+    setup(fresh_clone_env(tmp_path), tmp_path / "secrets.yml")
     password_file = tmp_path / ".config" / "flask-k8s" / "vault-pass"
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
     assert stat.S_IMODE(password_file.parent.stat().st_mode) == 0o700
-    assert len(password_file.read_text().strip()) >= 32
     view = run(
-        [BIN / "ansible-vault", "view", f"--vault-password-file={password_file}", secrets_file], env
+        [BIN / "ansible-vault", "view", tmp_path / "secrets.yml"], ansible_env(password_file)
     )
     assert yaml.safe_load(view.stdout)["vault_mongodb_app_username"] == "flaskapp"
-    before = (password_file.read_bytes(), secrets_file.read_bytes())
-    setup(env, secrets_file)
-    assert (password_file.read_bytes(), secrets_file.read_bytes()) == before
-
-
-def test_setup_puts_the_password_where_flask_k8s_vault_password_file_says(tmp_path):
-    env = fresh_clone_env(tmp_path)
-    env["FLASK_K8S_VAULT_PASSWORD_FILE"] = str(tmp_path / "team" / "pass")
-    setup(env, tmp_path / "secrets.yml")
-    assert stat.S_IMODE((tmp_path / "team" / "pass").stat().st_mode) == 0o600
-    assert not (tmp_path / ".config" / "flask-k8s").exists()
 
 
 def test_credentials_without_their_password_stop_setup_and_site_with_one_sentence(vault, tmp_path):
@@ -285,6 +281,7 @@ def test_credentials_without_their_password_stop_setup_and_site_with_one_sentenc
         [
             BIN / "ansible-playbook",
             "playbooks/site.yml",
+            *NO_CLUSTER,
             "-e",
             f"flask_k8s_secrets_file={vault.secrets_file}",
         ],
