@@ -214,6 +214,8 @@ README_EXAMPLES = {
     "max-replicas": ["-e", "flaskapp_hpa_max_replicas=6"],
     "min-replicas": ["-e", "flaskapp_hpa_min_replicas=0"],
     "local-ferretdb": ["-e", "cluster_provider=local", "-e", "mongodb_engine=ferretdb"],
+    # Not in the README: overrides of two roles that only work together.
+    "open-database": ["-e", "mongodb_network_policy_enabled=false"],
 }
 
 

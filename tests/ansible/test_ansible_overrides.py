@@ -115,3 +115,15 @@ def test_readme_local_provider_with_ferretdb_renders_ferretdb_on_host_path_volum
     assert [container["name"] for container in pod["initContainers"]] == ["volume-permissions"]
     claim = statefulset["spec"]["volumeClaimTemplates"][0]["spec"]
     assert claim["storageClassName"] == "local-hostpath"
+
+
+def test_an_open_database_beside_the_default_deny_policy_stops_before_the_service(readme_deploys):
+    deploy = readme_deploys["open-database"]
+    assert deploy.returncode != 0
+    output = " ".join(deploy.output.split())
+    assert (
+        "flaskapp_network_policy_enabled denies ingress to every pod of the namespace, the "
+        "database's too, while no NetworkPolicy admits the database's clients "
+        "(mongodb_network_policy_enabled is false)"
+    ) in output
+    assert not (deploy.rendered / "flaskapp.yaml").exists()
