@@ -136,7 +136,15 @@ def main() -> int:
         ferret.start()
         uri = ferret.admin_uri
     service = Gunicorn(
-        {"MONGODB_URI": uri, "MONGODB_DATABASE": DATABASE, "LOG_LEVEL": "WARNING"},
+        {
+            "MONGODB_URI": uri,
+            "MONGODB_DATABASE": DATABASE,
+            "LOG_LEVEL": "WARNING",
+            # As many listings at once as the raw side runs, so both see the same concurrency,
+            # and no time limit shorter than the raw side's.
+            "APP_LISTING_CONCURRENCY": str(args.clients),
+            "APP_QUERY_TIMEOUT_MS": "600000",
+        },
         work,
         workers=int(os.environ.get("GUNICORN_WORKERS", "0")) or 2,
     )
@@ -179,7 +187,7 @@ def main() -> int:
     server = "TEST_MONGODB_URI" if external else "FerretDB 1.24.2 (SQLite)"
     print(
         f"\nbench-api: {args.clients} client processes, {args.duration:.0f} s per phase, "
-        f"gunicorn workers={service.env['GUNICORN_WORKERS']} threads=4, {server}, "
+        f"gunicorn workers={service.env['GUNICORN_WORKERS']} (production worker class), {server}, "
         f"{os.cpu_count()} CPUs; GET phases over {args.records} records, "
         f"{stored} records at the end"
     )

@@ -7,9 +7,11 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import records
-from .db import LISTING_INDEX, Store
+from . import listing, records
+from .config import Settings
+from .db import Store
 from .errors import ApiError
+from .limits import Slots
 
 bp = Blueprint("data", __name__)
 
@@ -44,29 +46,29 @@ def _read_body() -> bytes:
 @bp.get("/data")
 def list_records() -> Response:
     limit = records.parse_limit(request.args.get("limit"))
-    query: dict[str, Any] = {}
     cursor_text = request.args.get("cursor")
-    if cursor_text is not None:
-        created_at, last_id = records.decode_cursor(cursor_text)
-        query = {
-            "$or": [
-                {"created_at": {"$lt": created_at}},
-                {"created_at": created_at, "_id": {"$lt": last_id}},
-            ]
-        }
-    found = list(_store().records().find(query).sort(LISTING_INDEX).limit(limit + 1))
-    items = [records.to_json(doc) for doc in found[:limit]]
-    next_cursor = None
-    if len(found) > limit:
-        last = found[limit - 1]
-        next_cursor = records.encode_cursor(last["created_at"], last["_id"])
-    return jsonify({"items": items, "limit": limit, "next_cursor": next_cursor})
+    after = records.decode_cursor(cursor_text) if cursor_text is not None else None
+    settings: Settings = current_app.extensions["flaskapp.settings"]
+    slots: Slots = current_app.extensions["flaskapp.listing_slots"]
+    with slots.hold() as held:
+        if not held:
+            raise ApiError(
+                503,
+                "listing_busy",
+                f"{slots.count} listings are already running; retry later.",
+                {"Retry-After": "1"},
+            )
+        page = listing.read_page(_store(), limit, after, settings.listing_max_bytes)
+    return jsonify({"items": page.items, "limit": limit, "next_cursor": page.next_cursor})
 
 
 @bp.get("/data/<record_id>")
 def get_record(record_id: str) -> Response:
     oid = records.parse_id(record_id)
-    document = _store().records().find_one({"_id": oid})
+    store = _store()
+    collection = store.records()
+    with store.time_limit():
+        document = collection.find_one({"_id": oid})
     if document is None:
         raise ApiError(404, "not_found", f"No record with id {record_id}.")
     return jsonify(records.to_json(document))

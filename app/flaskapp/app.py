@@ -12,6 +12,7 @@ from .api import bp as data_bp
 from .config import Settings, load_settings
 from .db import Store
 from .errors import register_error_handlers
+from .limits import Slots, slots_dir
 from .logs import configure_logging, new_request_id
 from .ops import bp as ops_bp
 
@@ -29,6 +30,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False
     app.extensions["flaskapp.settings"] = settings
     app.extensions["flaskapp.store"] = Store(settings)
+    app.extensions["flaskapp.listing_slots"] = Slots(
+        slots_dir(settings.port), settings.listing_concurrency
+    )
 
     app.register_blueprint(ops_bp)
     app.register_blueprint(data_bp)

@@ -23,7 +23,10 @@ class Settings:
     mongodb_uri: str
     mongodb_database: str
     mongodb_timeout_ms: int
+    query_timeout_ms: int
     max_body_bytes: int
+    listing_max_bytes: int
+    listing_concurrency: int
     log_level: str
     port: int
     gunicorn_workers: int
@@ -102,7 +105,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         mongodb_uri=uri,
         mongodb_database=database,
         mongodb_timeout_ms=timeout_ms,
+        query_timeout_ms=_int(env, "APP_QUERY_TIMEOUT_MS", 5000, 10, 600_000),
         max_body_bytes=_int(env, "APP_MAX_BODY_BYTES", 65536, 2, 16 * 1024 * 1024),
+        listing_max_bytes=_int(env, "APP_LISTING_MAX_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
+        listing_concurrency=_int(env, "APP_LISTING_CONCURRENCY", 2, 1, 64),
         log_level=log_level,
         port=_int(env, "PORT", 8000, 1, 65535),
         gunicorn_workers=_int(env, "GUNICORN_WORKERS", DEFAULT_WORKERS, 1, 32),

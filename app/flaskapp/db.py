@@ -5,11 +5,23 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import pymongo
+from bson import CodecOptions
+from bson.raw_bson import RawBSONDocument
 from pymongo import DESCENDING, MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import ConnectionFailure, ExecutionTimeout, OperationFailure, WTimeoutError
+from pymongo.errors import (
+    ConnectionFailure,
+    ExecutionTimeout,
+    NetworkTimeout,
+    OperationFailure,
+    PyMongoError,
+    WTimeoutError,
+)
 from pymongo.write_concern import WriteConcern
 
 from .config import Settings
@@ -27,6 +39,15 @@ LISTING_INDEX_NAME = "created_at_-1__id_-1"
 # unauthorized/auth failed (credentials rotated or user not provisioned yet), shutting down,
 # not primary, interrupted.
 _UNAVAILABLE_CODES = frozenset({13, 18, 91, 189, 10107, 11600, 11602, 13435, 13436})
+_NAMESPACE_NOT_FOUND = 26
+
+
+# Documents as the server sent them: their size is known before any decoding.
+RAW = CodecOptions(document_class=RawBSONDocument, tz_aware=True)
+
+
+class QueryTimeout(PyMongoError):
+    """A read did not finish within APP_QUERY_TIMEOUT_MS."""
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -49,6 +70,7 @@ class Store:
         self._pid: int | None = None
         self._client: MongoClient | None = None
         self._indexed = False
+        self._sorts_in_memory: bool | None = None
 
     def client(self) -> MongoClient:
         pid = os.getpid()
@@ -69,6 +91,7 @@ class Store:
                     )
                     self._pid = pid
                     self._indexed = False
+                    self._sorts_in_memory = None
                     log.info(
                         "database client created",
                         extra={"pid": pid, "target": self._settings.mongodb_target},
@@ -85,6 +108,41 @@ class Store:
             coll.create_index(LISTING_INDEX, name=LISTING_INDEX_NAME)
             self._indexed = True
         return coll
+
+    def raw_records(self) -> Collection:
+        """The records collection returning RawBSONDocument, for reads bounded in bytes."""
+        return self.records().with_options(codec_options=RAW)
+
+    def sorts_in_memory(self) -> bool:
+        """Whether the server sorts a collection in memory instead of walking an index.
+
+        FerretDB 1.24 does for every sort (it reports ``ferretdbVersion`` in buildInfo);
+        MongoDB serves the listing order from LISTING_INDEX."""
+        if self._sorts_in_memory is None:
+            self.records()  # the index too, once, before any time limit applies
+            info = self.client().admin.command("buildInfo")
+            self._sorts_in_memory = "ferretdbVersion" in info
+        return self._sorts_in_memory
+
+    def collection_bytes(self) -> int:
+        """The records collection's size as the server reports it (collStats), 0 if absent."""
+        try:
+            stats = self.database().command("collStats", COLLECTION)
+        except OperationFailure as exc:
+            if exc.code == _NAMESPACE_NOT_FOUND:
+                return 0
+            raise
+        return int(stats.get("size", 0))
+
+    @contextmanager
+    def time_limit(self) -> Iterator[None]:
+        """Bound every operation inside to APP_QUERY_TIMEOUT_MS in all: the server gets the
+        remaining time as maxTimeMS, the socket waits no longer."""
+        try:
+            with pymongo.timeout(self._settings.query_timeout_ms / 1000):
+                yield
+        except (ExecutionTimeout, NetworkTimeout) as exc:
+            raise QueryTimeout(str(exc)) from exc
 
     def ping(self) -> None:
         self.database().command("ping")

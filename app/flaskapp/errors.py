@@ -9,7 +9,7 @@ from pymongo.errors import PyMongoError, WriteError
 from werkzeug.exceptions import HTTPException
 
 from . import metrics
-from .db import is_unavailable
+from .db import QueryTimeout, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -17,11 +17,14 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     """An error answered with ``status`` and a machine-readable ``code``."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or {}
 
 
 def error_response(http_status: int, code: str, message: str, **extra: object) -> Response:
@@ -40,7 +43,9 @@ def _http_code(exc: HTTPException) -> str:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        return error_response(exc.status, exc.code, exc.message)
+        response = error_response(exc.status, exc.code, exc.message)
+        response.headers.update(exc.headers)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
@@ -52,6 +57,13 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(PyMongoError)
     def _database_error(exc: PyMongoError) -> Response:
+        if isinstance(exc, QueryTimeout):
+            log.warning("query over its time limit", extra={"error": str(exc)[:300]})
+            response = error_response(
+                503, "query_timeout", "The query did not finish within its time limit."
+            )
+            response.headers["Retry-After"] = "5"
+            return response
         if is_unavailable(exc):
             metrics.DB_ERRORS.inc()
             log.warning("database unavailable", extra={"error": type(exc).__name__})

@@ -26,6 +26,9 @@ from support import APP_DIR, Gunicorn, SlowClients
         ({"GUNICORN_WORKER_CLASS": "sync"}, "GUNICORN_WORKER_CLASS must be one of gevent, gthread"),
         ({"GUNICORN_WORKER_CONNECTIONS": "5"}, "GUNICORN_WORKER_CONNECTIONS must be between 10"),
         ({"MONGODB_TIMEOUT_MS": "1.5"}, "MONGODB_TIMEOUT_MS must be an integer"),
+        ({"APP_QUERY_TIMEOUT_MS": "5"}, "APP_QUERY_TIMEOUT_MS must be between 10 and 600000"),
+        ({"APP_LISTING_MAX_BYTES": "100"}, "APP_LISTING_MAX_BYTES must be between 1024"),
+        ({"APP_LISTING_CONCURRENCY": "0"}, "APP_LISTING_CONCURRENCY must be between 1 and 64"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be one of"),
         ({"MONGODB_URI": "http://x"}, "MONGODB_URI must start with mongodb://"),
         ({"MONGODB_DATABASE": "a/b"}, "MONGODB_DATABASE must be"),
@@ -52,6 +55,9 @@ def test_defaults_and_uri_built_from_parts():
     assert settings.gunicorn_threads == 4
     assert load_settings({"GUNICORN_WORKER_CLASS": "GThread"}).gunicorn_worker_class == "gthread"
     assert settings.mongodb_timeout_ms == 3000
+    assert settings.query_timeout_ms == 5000
+    assert settings.listing_max_bytes == 1024 * 1024
+    assert settings.listing_concurrency == 2
     assert "p%40ss" not in settings.mongodb_target
     assert load_settings({"MONGODB_URI": "mongodb://x/"}).mongodb_uri == "mongodb://x/"
 

@@ -1,0 +1,129 @@
+"""Pages of records, newest first, bounded in count, in bytes and in time.
+
+The order is LISTING_INDEX: ``created_at`` descending, ties broken by ``_id`` descending; a
+page continues strictly after the cursor's (created_at, id), so paging visits every record
+once. How a page is found depends on the server:
+
+- MongoDB walks LISTING_INDEX, so a page costs the documents it returns.
+- FerretDB 1.24 sorts in memory, holding every document the sort covers, whole, and reads
+  every row of the collection for any filter but one on ``_id`` alone. A collection of at
+  most SORT_MAX_BYTES (as the server measures it) is still sorted by the server in one pass.
+  A larger one is read in two passes that hold almost nothing: the keys alone (``_id`` and
+  ``created_at``) without any sort, which the server streams in batches while the service
+  keeps the newest ``limit + 1`` on a heap; then those records by ``_id``, which the server
+  sorts among themselves. The server never holds more than one page of records; the time is
+  two reads of the collection.
+
+A page stops at ``limit`` records or when the next record would take the page over its byte
+budget, whichever comes first, and always holds at least one record when one is left.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import bson
+from bson import CodecOptions, ObjectId
+from bson.raw_bson import RawBSONDocument
+
+from .db import LISTING_INDEX, Store
+from .records import encode_cursor, to_json
+
+# Keys stream from the server in batches of this many; the service's heap never holds more
+# than one page of them.
+KEY_BATCH = 1000
+# Records arrive in batches this small, so a page of large records stops early.
+PAGE_BATCH = 32
+# Up to this size a FerretDB collection is sorted by the server in one pass: it then holds
+# the whole collection in memory, a few times this in its own representation.
+SORT_MAX_BYTES = 4 * 1024 * 1024
+_DECODE = CodecOptions(tz_aware=True)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def older_than(after: tuple[datetime, ObjectId] | None) -> dict[str, Any]:
+    """The filter for records after the cursor (created_at, id) in listing order."""
+    if after is None:
+        return {}
+    created_at, last_id = after
+    return {
+        "$or": [
+            {"created_at": {"$lt": created_at}},
+            {"created_at": created_at, "_id": {"$lt": last_id}},
+        ]
+    }
+
+
+def read_page(
+    store: Store, limit: int, after: tuple[datetime, ObjectId] | None, max_bytes: int
+) -> Page:
+    """One page, read within the store's time limit."""
+    query = older_than(after)
+    in_memory = store.sorts_in_memory()  # asked once per process, outside the limit
+    with store.time_limit():
+        if not in_memory or store.collection_bytes() <= SORT_MAX_BYTES:
+            items, last, cut = _fill(_sorted(store, query, limit + 1), limit, max_bytes)
+            return Page(items, encode_cursor(*last) if cut and last else None)
+        keys = _newest_keys(store, query, limit + 1)
+        if not keys:
+            return Page([], None)
+        by_id = {"_id": {"$in": [key["_id"] for key in keys]}}
+        items, last, cut = _fill(_sorted(store, by_id, limit + 1), limit, max_bytes)
+    if cut and last:
+        return Page(items, encode_cursor(*last))
+    if len(keys) > limit:
+        # More records match, but some of this page's were deleted between the passes:
+        # continue after the last one this page saw.
+        return Page(items, encode_cursor(*(last or _order(keys[-1]))))
+    return Page(items, None)
+
+
+def _order(key: dict[str, Any]) -> tuple[datetime, ObjectId]:
+    return key["created_at"], key["_id"]
+
+
+def _newest_keys(store: Store, query: dict[str, Any], count: int) -> list[dict[str, Any]]:
+    keys = store.records().find(query, {"created_at": True}, batch_size=KEY_BATCH)
+    with keys:
+        listed = (
+            key
+            for key in keys
+            if isinstance(key.get("created_at"), datetime) and isinstance(key["_id"], ObjectId)
+        )
+        return heapq.nlargest(count, listed, key=_order)
+
+
+def _sorted(store: Store, query: dict[str, Any], count: int) -> Iterator[RawBSONDocument]:
+    found = store.raw_records().find(
+        query, sort=LISTING_INDEX, limit=count, batch_size=min(count, PAGE_BATCH)
+    )
+    with found:
+        yield from found
+
+
+def _fill(
+    documents: Iterable[RawBSONDocument], limit: int, max_bytes: int
+) -> tuple[list[dict[str, Any]], tuple[datetime, ObjectId] | None, bool]:
+    """Take records in order up to ``limit`` and ``max_bytes`` (at least one). Returns them,
+    the (created_at, id) of the last one, and whether records were left over."""
+    items: list[dict[str, Any]] = []
+    used = 0
+    last: tuple[datetime, ObjectId] | None = None
+    for document in documents:
+        size = len(document.raw)
+        if len(items) == limit or (items and used + size > max_bytes):
+            return items, last, True
+        decoded = bson.decode(document.raw, codec_options=_DECODE)
+        items.append(to_json(decoded))
+        last = _order(decoded)
+        used += size
+    return items, last, False
