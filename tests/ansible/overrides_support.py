@@ -34,6 +34,14 @@ SPECS = {
 # Roles with a render entry point render their manifests; the others (their tasks need a host
 # or a cluster) are checked by their argument spec and tasks/validate.yml.
 ENTRY = {role: "render" if "render" in specs else "validate" for role, specs in SPECS.items()}
+# Roles that refuse each setting on a line of its own (tasks/validate.yml joins the sentences
+# of its checks with newlines, as the argument spec's validation does): the invalid values they
+# refuse in their range checks can share a host and still be told apart.
+LINE_PER_SETTING = {
+    role: "join('\\n')" in path.read_text()
+    for role in SPECS
+    if (path := REPO / "roles" / role / "tasks" / "validate.yml").exists()
+}
 # The tasks that check a role's input: nothing is applied or rendered before them.
 VALIDATION_TASKS = (
     "Validating arguments against arg spec",
@@ -110,6 +118,8 @@ def plan(root: Path) -> tuple[dict, dict, dict]:
         for option, case in cases.items():
             for index, (value, _) in enumerate(invalid_values(case)):
                 stage = "gap" if case.gap else stage_of(role, option, value)
+                if stage == "checks" and not LINE_PER_SETTING.get(role):
+                    stage = f"{option}-{index}"
                 prefix = f"{role}--invalid-{stage}-"
                 wanted = {**case.context, option: value}
                 invalid_host[role, option, index] = pack(hosts, prefix, role, wanted)

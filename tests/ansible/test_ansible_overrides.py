@@ -9,7 +9,15 @@ examples run as `make deploy ANSIBLE_ARGS=...` passes them.
 """
 
 import pytest
-from ansible_support import find, load_documents, validate_strictly
+from ansible_support import (
+    BIN,
+    NO_CLUSTER,
+    SITE_PLAYS,
+    find,
+    load_documents,
+    run,
+    validate_strictly,
+)
 from override_cases import CASES
 from overrides_support import ENTRY, SPECS, VALIDATION_TASKS, invalid_values
 
@@ -127,3 +135,34 @@ def test_an_open_database_beside_the_default_deny_policy_stops_before_the_servic
         "(mongodb_network_policy_enabled is false)"
     ) in output
     assert not (deploy.rendered / "flaskapp.yaml").exists()
+
+
+def test_a_value_of_a_wrong_type_stops_site_in_its_preflight_checks(vault):
+    result = run(
+        [
+            BIN / "ansible-playbook",
+            "playbooks/site.yml",
+            *NO_CLUSTER,
+            "-e",
+            f"flask_k8s_secrets_file={vault.secrets_file}",
+            "-e",
+            "flaskapp_hpa_enabled=maybe",
+            "-e",
+            "mongodb_engine=postgres",
+        ],
+        vault.env(),
+        check=False,
+    )
+    assert result.returncode != 0
+    lines = (result.stdout + result.stderr).splitlines()
+    assert any(
+        "argument 'flaskapp_hpa_enabled' is of type str and we were unable to convert to bool"
+        in line
+        for line in lines
+    )
+    assert any(
+        line.endswith("value of mongodb_engine must be one of: mongodb, ferretdb, got: postgres")
+        for line in lines
+    )
+    for play in SITE_PLAYS:
+        assert f"PLAY [{play}]" not in result.stdout
