@@ -590,6 +590,7 @@ NETWORK_POLICY = {
 CLUSTER = {
     "cluster_provider": Case("local", "kind", "one of: auto, minikube, existing, local"),
     "cluster_state": Case("connected", "running", "one of: present, connected, absent"),
+    "cluster_network_policy": Case("false", "maybe", BOOL),
 }
 
 DOCKER_ENGINE = {
@@ -612,6 +613,7 @@ EXISTING_CLUSTER = {
     "existing_cluster_storage_class": Case("fast-ssd", "Fast_SSD", "StorageClass name"),
     "existing_cluster_pulls_images": Case("false", "maybe", BOOL),
     "existing_cluster_volumes_honour_fsgroup": Case("false", "maybe", BOOL),
+    "existing_cluster_enforces_network_policy": Case("false", "maybe", BOOL),
 }
 
 IMAGE_FILE = "file in image_project_dir"
