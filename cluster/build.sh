@@ -70,8 +70,15 @@ build_pause_c() {
         echo "build.sh: $src is not pause $version (see its Makefile's TAG)" >&2
         return 1
     }
-    cc -Os -Wall -Werror -static -DVERSION="v$version" -o "$out" "$src"
-    strip "$out"
+    cc -Os -Wall -Werror -static -DVERSION="v$version" -o "$out" "$src" && strip "$out"
+}
+
+# A line every minute while a build runs, so that a long build shows it is alive.
+heartbeat() {
+    local name=$1 start=$2
+    while sleep 60; do
+        echo "build.sh: still building $name ($(($(date +%s) - start))s)" >&2
+    done
 }
 
 build_one() {
@@ -132,12 +139,21 @@ build_one() {
             ldflags="-s -w -X main.version=$version" dir=$here/pause pkg=. ;;
     esac
     [[ -z ${mod:-} ]] || check_module "$dir" "$mod" "${modver:-$version}"
+    local beat status=0
+    heartbeat "$name" "$start" &
+    beat=$!
     if [[ $set_name == minikube && $name == pause ]]; then
         echo "build.sh: building $name $version (cc build/pause/linux/pause.c of k8s.io/kubernetes $MINIKUBE_KUBERNETES_VERSION)" >&2
-        build_pause_c "$tmp" "$version"
+        build_pause_c "$tmp" "$version" || status=$?
     else
         echo "build.sh: building $name $version (go build $pkg)" >&2
-        (cd "$dir" && go build -ldflags "$ldflags" -o "$tmp" "$pkg")
+        (cd "$dir" && go build -ldflags "$ldflags" -o "$tmp" "$pkg") || status=$?
+    fi
+    kill "$beat"
+    wait "$beat" 2>/dev/null || true
+    if ((status != 0)); then
+        echo "build.sh: building $name failed" >&2
+        return "$status"
     fi
     mv -f "$tmp" "$out"
     echo "$(date -u +%FT%TZ) $name $version $(($(date +%s) - start))s" >>"$cache/build-times.log"

@@ -111,7 +111,9 @@ image() {
   local args=(--label "$label=$fp" -t "$tag")
   local arg
   for arg in "$@"; do args+=(--build-arg "$arg"); done
-  if ! docker build "${args[@]}" "$ctx" >"$ctx.log" 2>&1; then
+  # The Dockerfile's steps as they start, as progress; the whole output in a log.
+  if ! docker build "${args[@]}" "$ctx" 2>&1 | tee "$ctx.log" |
+    awk '/^Step [0-9]+\/[0-9]+ : / { print "minikube-cache:   " substr($0, 1, 100); fflush() }' >&2; then
     tail -n 30 "$ctx.log" >&2
     say "building image $tag failed; full log $ctx.log"
     rm -rf "$ctx"
