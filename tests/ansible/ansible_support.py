@@ -77,15 +77,24 @@ class Background:
     args: list
     process: subprocess.Popen
     directory: Path
+    completed: subprocess.CompletedProcess | None = None
+    waited: bool = False
 
     def result(self) -> subprocess.CompletedProcess:
-        returncode = self.process.wait(timeout=600)
-        return subprocess.CompletedProcess(
-            self.args,
-            returncode,
-            (self.directory / "stdout").read_text(),
-            (self.directory / "stderr").read_text(),
-        )
+        """The finished run. A wait that a test's time limit cut short is not repeated by every
+        later test that needs the run: they fail at once."""
+        if self.completed is None:
+            if self.waited:
+                pytest.fail(f"{self.args[1]} did not finish within an earlier test's time limit")
+            self.waited = True
+            returncode = self.process.wait(timeout=600)
+            self.completed = subprocess.CompletedProcess(
+                self.args,
+                returncode,
+                (self.directory / "stdout").read_text(),
+                (self.directory / "stderr").read_text(),
+            )
+        return self.completed
 
     def stop(self) -> None:
         if self.process.poll() is None:
