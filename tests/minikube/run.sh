@@ -9,7 +9,9 @@
 #      image built here and loaded with `minikube image load` runs; its NodePort answers from
 #      this host on `minikube ip`; the metrics-server add-on serves node and pod metrics;
 #   3. a second `minikube start` on the running profile;
-#   4. `minikube delete`: no container, network, volume or cgroup of the profile is left.
+#   4. `minikube delete`: no container, network, volume or cgroup of the profile is left. The
+#      node's kubelet sets kernel settings of the host (they are not namespaced); the run puts
+#      back those it changed.
 # Settings: MINIKUBE_TEST_PROFILE (default flask-k8s-test), MINIKUBE_TEST_OUT (build/test-minikube).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -74,6 +76,10 @@ cleanup
 # node must not take them.
 unattached() { awk 'NR > 1 && $2 == 0 { print $1 }' /proc/cgroups | sort | tr '\n' ' '; }
 unattached_before=$(unattached)
+# The kernel settings the kubelet adjusts, as they were before the node existed.
+kernel_settings=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
+  kernel.keys.root_maxkeys kernel.keys.root_maxbytes)
+sysctl -e "${kernel_settings[@]}" >"$out/sysctl-before.txt"
 
 log "minikube start -p $profile ${start_args[*]} --wait=all"
 start=$SECONDS
@@ -254,6 +260,12 @@ if [[ -z $left ]]; then
 else
   fail "left after minikube delete: $left"
 fi
+while read -r key _ value; do
+  if [[ $(sysctl -n "$key") != "$value" ]]; then
+    echo "restoring $key = $value (the node's kubelet set $(sysctl -n "$key"))"
+    sysctl -q -w "$key=$value"
+  fi
+done <"$out/sysctl-before.txt"
 
 log "Times"
 {
