@@ -16,6 +16,7 @@ import sys
 _metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/flaskapp-metrics")  # noqa: S108
 
 from flaskapp.config import ConfigError, load_settings  # noqa: E402
+from gunicorn.glogging import Logger  # noqa: E402
 
 try:
     _settings = load_settings()
@@ -44,6 +45,17 @@ limit_request_fields = 50
 control_socket_disable = True
 # The application writes one JSON access line per request itself, with the request id.
 accesslog = None
+
+
+class _ErrorLogOnly(Logger):
+    """gunicorn's logger without its access log, whose fields it would otherwise format for
+    every request only to drop them (logconfig_dict turns that work on)."""
+
+    def access(self, resp: object, req: object, environ: object, request_time: object) -> None:
+        return
+
+
+logger_class = _ErrorLogOnly
 loglevel = _settings.log_level.lower()
 logconfig_dict = {
     "version": 1,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import listing, records
@@ -22,23 +22,26 @@ def _store() -> Store:
 
 @bp.post("/data")
 def create_record() -> tuple[Response, int, dict[str, str]]:
-    if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
+    mimetype = request.mimetype
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise ApiError(415, "unsupported_media_type", "The body must be application/json.")
     payload = records.parse_object(_read_body())
     document: dict[str, Any] = {"created_at": records.now_ms(), "data": payload}
-    result = _store().records().insert_one(document)
-    record_id = str(result.inserted_id)
+    record_id = str(_store().records().insert_one(document).inserted_id)
     body = {"id": record_id, "created_at": records.iso(document["created_at"])}
-    return jsonify(body), 201, {"Location": url_for("data.get_record", record_id=record_id)}
+    return jsonify(body), 201, {"Location": f"{request.script_root}/data/{record_id}"}
 
 
 def _read_body() -> bytes:
     """The request body, refusing one over the limit whether sized or chunked."""
-    raw = request.get_data(cache=False)
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    # Werkzeug stops a chunked body at the limit without saying whether more followed.
-    chunked = request.content_length is None
-    if chunked and len(raw) >= limit and request.environ["wsgi.input"].read(1):
+    limit: int = current_app.config["MAX_CONTENT_LENGTH"]
+    length = request.content_length
+    if length is not None and length > limit:
+        raise RequestEntityTooLarge
+    # The server's input stream ends where the body ends, sized or chunked; one byte more
+    # than the limit tells a chunked body over the limit apart.
+    raw: bytes = request.environ["wsgi.input"].read(limit + 1 if length is None else length)
+    if len(raw) > limit:
         raise RequestEntityTooLarge
     return raw
 

@@ -50,18 +50,20 @@ def create_app(settings: Settings | None = None) -> Flask:
         metrics.observe(request.method, route, response.status_code, elapsed)
         if "request_id" in g:
             response.headers["X-Request-ID"] = g.request_id
-        log.log(
-            logging.DEBUG if route in _QUIET_ROUTES else logging.INFO,
-            "request",
-            extra={
-                "method": request.method,
-                "path": request.path,
-                "route": route,
-                "status": response.status_code,
-                "duration_ms": round(elapsed * 1000, 2),
-                "remote": request.remote_addr,
-            },
-        )
+        level = logging.DEBUG if route in _QUIET_ROUTES else logging.INFO
+        if log.isEnabledFor(level):  # the fields cost more than the check
+            log.log(
+                level,
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "route": route,
+                    "status": response.status_code,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "remote": request.remote_addr,
+                },
+            )
         return response
 
     return app

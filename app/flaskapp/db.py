@@ -69,6 +69,7 @@ class Store:
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._client: MongoClient | None = None
+        self._records: Collection | None = None
         self._indexed = False
         self._sorts_in_memory: bool | None = None
 
@@ -90,6 +91,9 @@ class Store:
                         tz_aware=True,
                     )
                     self._pid = pid
+                    self._records = self._client[self._settings.mongodb_database].get_collection(
+                        COLLECTION, write_concern=DURABLE
+                    )
                     self._indexed = False
                     self._sorts_in_memory = None
                     log.info(
@@ -103,7 +107,9 @@ class Store:
 
     def records(self) -> Collection:
         """The records collection with durable writes; ensures the listing index once."""
-        coll = self.database().get_collection(COLLECTION, write_concern=DURABLE)
+        self.client()
+        coll = self._records
+        assert coll is not None
         if not self._indexed:
             coll.create_index(LISTING_INDEX, name=LISTING_INDEX_NAME)
             self._indexed = True

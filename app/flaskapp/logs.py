@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 import sys
-import uuid
 from datetime import UTC, datetime
 
 from flask import g, has_request_context
@@ -21,7 +21,7 @@ def new_request_id(incoming: str | None) -> str:
     """Reuse a well-formed X-Request-ID from the client, otherwise make one."""
     if incoming and _REQUEST_ID.match(incoming):
         return incoming
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
 
 
 class JsonFormatter(logging.Formatter):
