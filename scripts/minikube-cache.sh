@@ -13,6 +13,7 @@
 #   addon_metrics_server_args, load_images
 # Usage: scripts/minikube-cache.sh [--check]
 #   --check   build nothing: exit 0 when everything is in place, else 1 naming what is missing
+#             or out of date
 # Environment: FLASK_K8S_CACHE (binary cache), MINIKUBE_HOME (as minikube reads it; default
 # $HOME), BASE_IMAGE (the Debian base image, built by scripts/build-base-image.sh).
 set -euo pipefail
@@ -171,7 +172,7 @@ binary_cache
 
 if [[ $check_only == true ]]; then
   if ((${#missing[@]} > 0)); then
-    say "missing: ${missing[*]} (make minikube-cache builds them)"
+    say "missing or out of date: ${missing[*]} (make minikube-cache builds them)"
     exit 1
   fi
 elif ((changed == 0)); then
