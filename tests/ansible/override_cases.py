@@ -327,6 +327,7 @@ FLASKAPP = {
     ),
     "flaskapp_node_address": Case("192.0.2.9", "http://192.0.2.9", "host name or IP address"),
     "flaskapp_wait_timeout": Case("600", "10", "from 30 to 3600"),
+    "flaskapp_reconcile": Case("true", "maybe", BOOL),
     "flaskapp_render_dir": Case("{render_dir}", "rendered", "absolute path"),
 }
 
@@ -490,6 +491,7 @@ MONGODB = {
         more_invalid=(("{}", "non-empty map"),),
     ),
     "mongodb_wait_timeout": Case("600", "10", "from 30 to 3600"),
+    "mongodb_reconcile": Case("true", "maybe", BOOL),
     "mongodb_render_dir": Case("{render_dir}", "rendered", "absolute path"),
 }
 
@@ -576,6 +578,7 @@ NETWORK_POLICY = {
     "network_policy_log_level": Case("2", "9", "0-5", contains("DaemonSet", ENGINE_ARGS, "--v=2")),
     **container_quantities("network_policy", "DaemonSet", "CPU quantities", "byte quantities"),
     "network_policy_wait_timeout": Case("300", "5", "10-3600"),
+    "network_policy_reconcile": Case("true", "maybe", BOOL),
     # A value the role does not refuse is used: an empty one writes nowhere.
     "network_policy_render_dir": Case("{render_dir}", "", "render_dir", gap=NETWORK_POLICY_GAP),
     "network_policy_render_image": Case(
@@ -666,6 +669,7 @@ IMAGE = {
         "minikube profile name",
         context={"image_delivery": "minikube"},
     ),
+    "image_reconcile": Case("true", "maybe", BOOL),
 }
 
 ABSOLUTE = "absolute path"
