@@ -12,7 +12,11 @@ prints one JSON line with its totals last, which verify.yml reads from the Job's
          arise); afterwards every acknowledged id is read back and the listing is scanned for
          the marker, counting lost, changed and duplicated records;
   slow   opens many connections that send a request line and then one header line every few
-         seconds, never finishing, while paced GET requests measure the ordinary traffic.
+         seconds, never finishing, while paced GET requests measure the ordinary traffic;
+  listing
+         stores --records large records, lists the collection with the largest page limit and
+         follows next_cursor to the end, measuring each page's size and time, then deletes
+         the records again.
 """
 
 from __future__ import annotations
@@ -352,9 +356,64 @@ def run_slow(args: argparse.Namespace) -> dict[str, object]:
     return summary
 
 
+# --- listing: pages bounded in bytes, every record once ---------------------------------------
+
+
+def run_listing(args: argparse.Namespace) -> dict[str, object]:
+    base = _base(args.url)
+    payload = "y" * args.record_bytes
+    ids: list[str] = []
+    started = time.monotonic()
+    for number in range(args.records):
+        _, answer = _request(
+            "POST", f"{base}/data", {"loadgen": args.marker, "seq": number, "blob": payload}
+        )
+        ids.append(answer["id"])
+    pages = page_bytes = 0
+    largest = slowest = 0.0
+    first_page = 0
+    seen: Counter[str] = Counter()
+    cursor: str | None = None
+    while True:
+        query = "limit=500" + (f"&cursor={urllib.parse.quote(cursor)}" if cursor else "")
+        page_start = time.monotonic()
+        with urllib.request.urlopen(f"{base}/data?{query}", timeout=30) as response:  # noqa: S310
+            raw = response.read()
+        slowest = max(slowest, time.monotonic() - page_start)
+        page = json.loads(raw)
+        pages += 1
+        page_bytes = len(raw)
+        largest = max(largest, page_bytes)
+        marked = [item for item in page["items"] if item["data"].get("loadgen") == args.marker]
+        if pages == 1:
+            first_page = len(page["items"])
+        seen.update(item["id"] for item in marked)
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    for record_id in ids:
+        request = urllib.request.Request(f"{base}/data/{record_id}", method="DELETE")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=TIMEOUT):  # noqa: S310
+            pass
+    return {
+        "seconds": round(time.monotonic() - started, 1),
+        "records": len(ids),
+        "record_bytes": args.record_bytes,
+        "pages": pages,
+        "first_page_items": first_page,
+        "largest_page_bytes": int(largest),
+        "slowest_page_ms": round(slowest * 1000, 1),
+        "listed_once": sum(1 for record_id in ids if seen[record_id] == 1),
+        "missing": sum(1 for record_id in ids if seen[record_id] == 0),
+        "duplicates": sum(count - 1 for count in seen.values() if count > 1),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mode", choices=["get", "paced", "write", "slow"], default="get")
+    parser.add_argument(
+        "--mode", choices=["get", "paced", "write", "slow", "listing"], default="get"
+    )
     parser.add_argument("--url", required=True, help="URL to request (write: the service's base)")
     parser.add_argument("--duration", type=float, default=120.0, help="seconds of load")
     parser.add_argument("--processes", type=int, default=2, help="worker processes (get)")
@@ -362,6 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=90.0, help="requests a second (paced, ...)")
     parser.add_argument("--marker", default="verify", help="tag of the records (write)")
     parser.add_argument("--slow-connections", type=int, default=200, help="slow clients (slow)")
+    parser.add_argument("--records", type=int, default=40, help="records to store (listing)")
+    parser.add_argument("--record-bytes", type=int, default=60000, help="record size (listing)")
     args = parser.parse_args(argv)
     if not 1 <= args.duration <= 3600:
         parser.error("--duration must be between 1 and 3600 seconds")
@@ -369,10 +430,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--processes must be 1..64 and --threads 1..256")
     if not 0.1 <= args.rate <= 5000 or not 0 <= args.slow_connections <= 2000:
         parser.error("--rate must be 0.1..5000 and --slow-connections 0..2000")
-    runners = {"get": run_get, "paced": run_paced, "write": run_write, "slow": run_slow}
+    runners = {
+        "get": run_get,
+        "paced": run_paced,
+        "write": run_write,
+        "slow": run_slow,
+        "listing": run_listing,
+    }
     summary = {"mode": args.mode, "url": args.url, **runners[args.mode](args)}
     print(json.dumps(summary), flush=True)
-    return 0 if summary.get("requests", summary.get("acknowledged", 0)) else 1
+    done = summary.get("requests", summary.get("acknowledged", summary.get("records", 0)))
+    return 0 if done else 1
 
 
 if __name__ == "__main__":
