@@ -9,6 +9,7 @@ import itertools
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -181,8 +182,20 @@ def start_render(vault: Vault, root: Path, combinations: list) -> Background:
     )
 
 
+def render_twins(root: Path, combinations: list) -> None:
+    """Gives each combination without the HPA the database's and the backups' manifests of its
+    twin with the HPA (render-combination.yml renders them once for both)."""
+    for combination in combinations:
+        if not combination["hpa"]:
+            twin = root / combination["name"].replace("-nohpa", "-hpa")
+            shutil.copy(twin / "mongodb.yaml", root / combination["name"])
+            shutil.copytree(twin / "backup", root / combination["name"] / "backup")
+
+
 def render(vault: Vault, root: Path, combinations: list) -> subprocess.CompletedProcess:
-    return checked(start_render(vault, root, combinations).result())
+    result = checked(start_render(vault, root, combinations).result())
+    render_twins(root, combinations)
+    return result
 
 
 def validate_strictly(files: list) -> subprocess.CompletedProcess:

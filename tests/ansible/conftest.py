@@ -10,7 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ansible_support import COMBINATIONS, Background, Vault, checked, create_vault, load_documents
+from ansible_support import (
+    COMBINATIONS,
+    Background,
+    Vault,
+    checked,
+    create_vault,
+    load_documents,
+    render_twins,
+)
 from ansible_support import start_render as start_render_run
 from overrides_support import Deploy, Overrides, start_overrides, start_readme_deploys
 
@@ -46,6 +54,7 @@ def render_run(vault: Vault, manifests_root: Path) -> Iterator[Background]:
 def rendered_root(render_run: Background, manifests_root: Path, vault: Vault) -> Path:
     result = checked(render_run.result())
     vault.render_output = result.stdout + result.stderr
+    render_twins(manifests_root, COMBINATIONS)
     return manifests_root
 
 

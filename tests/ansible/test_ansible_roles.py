@@ -180,3 +180,11 @@ def test_cluster_provider_choices_are_auto_and_the_provider_roles():
     assert sorted(choices) == sorted(["auto", *providers])
     for role in providers.values():
         assert (REPO / "roles" / role / "tasks" / "connect.yml").is_file(), role
+
+
+@pytest.mark.parametrize("role", ["mongodb", "backup"])
+def test_the_database_and_backup_roles_read_nothing_of_the_service_role(role):
+    """render-combination.yml renders their manifests once for both HPA settings."""
+    for path in (REPO / "roles" / role).rglob("*"):
+        if path.is_file() and path.suffix in (".yml", ".j2"):
+            assert "flaskapp_" not in path.read_text(), path
