@@ -20,7 +20,7 @@ from support import Gunicorn
 
 MAX_BODY = 4 * 1024 * 1024
 EXAMPLES = settings(
-    max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    max_examples=100, deadline=None, database=None, suppress_health_check=list(HealthCheck)
 )
 
 
