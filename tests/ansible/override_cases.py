@@ -315,8 +315,8 @@ FLASKAPP = {
     "flaskapp_gunicorn_workers": Case(
         "4", "0", "from 1 to 32", env("Deployment", "GUNICORN_WORKERS", "4")
     ),
-    "flaskapp_gunicorn_threads": Case(
-        "8", "65", "from 1 to 64", env("Deployment", "GUNICORN_THREADS", "8")
+    "flaskapp_gunicorn_worker_connections": Case(
+        "500", "5", "from 10 to 10000", env("Deployment", "GUNICORN_WORKER_CONNECTIONS", "500")
     ),
     "flaskapp_extra_env": Case(
         '{"APP_MAX_BODY_BYTES": 1024}',
