@@ -16,12 +16,19 @@ prints one JSON line with its totals last, which verify.yml reads from the Job's
   listing
          stores --records large records, lists the collection with the largest page limit and
          follows next_cursor to the end, measuring each page's size and time, then deletes
-         the records again.
+         the records again;
+  put, check, remove
+         the backup check's known records: put stores --records records tagged --marker, each
+         with content that follows from its sequence number; check lists the collection and
+         compares every record of the marker with that content; remove does the same, then
+         deletes them and lists again. Each prints a digest of the ids, creation times and
+         sequence numbers it wrote or found, so that three Jobs can tell the same records.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.client
 import json
 import multiprocessing
@@ -409,10 +416,165 @@ def run_listing(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+# --- put, check, remove: known records for the backup check -----------------------------------
+
+
+def _known_record(marker: str, sequence: int) -> dict[str, Any]:
+    """The content of record ``sequence`` of a known set: text, every kind of number, nesting."""
+    return {
+        "backup_check": marker,
+        "seq": sequence,
+        "text": f"record {sequence} \u00e9\u4e2d\U0001f600",
+        "ratio": sequence / 7,
+        "big": 2**62 + sequence,
+        "even": sequence % 2 == 0,
+        "none": None,
+        "tags": [sequence, str(sequence), {"k": sequence}],
+        "nested": {"a": {"b": {"c": [sequence]}}},
+    }
+
+
+def _digest(entries: list[tuple[str, str, object]]) -> str:
+    lines = sorted(
+        f"{record_id} {created_at} {sequence}" for record_id, created_at, sequence in entries
+    )
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _patient(
+    method: str, url: str, deadline: float, body: dict[str, Any] | None = None
+) -> tuple[int, dict[str, Any], int]:
+    """A request retried on connection errors and 503 until ``deadline``.
+
+    Returns (status, body, retries)."""
+    retries = 0
+    while True:
+        try:
+            status, answer = _request(method, url, body)
+            return status, answer, retries
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503 or time.monotonic() >= deadline:
+                raise
+        except (urllib.error.URLError, OSError, http.client.HTTPException):
+            if time.monotonic() >= deadline:
+                raise
+        retries += 1
+        time.sleep(0.5)
+
+
+def _scan(base: str, marker: str, deadline: float) -> tuple[int, list[dict[str, Any]], int]:
+    """Every page of GET /data: (records in all, the records of ``marker``, requests)."""
+    total = requests = 0
+    marked: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        query = "limit=500" + (f"&cursor={urllib.parse.quote(cursor)}" if cursor else "")
+        _, page, _ = _patient("GET", f"{base}/data?{query}", deadline)
+        requests += 1
+        total += len(page["items"])
+        marked.extend(item for item in page["items"] if item["data"].get("backup_check") == marker)
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return total, marked, requests
+
+
+def _compare(marker: str, marked: list[dict[str, Any]]) -> dict[str, object]:
+    sequences = Counter(item["data"].get("seq") for item in marked)
+    return {
+        "found": len(marked),
+        "changed": sum(
+            1 for item in marked if item["data"] != _known_record(marker, item["data"].get("seq"))
+        ),
+        "duplicates": sum(count - 1 for count in sequences.values() if count > 1),
+        "digest": _digest(
+            [(item["id"], item["created_at"], item["data"].get("seq")) for item in marked]
+        ),
+    }
+
+
+def run_put(args: argparse.Namespace) -> dict[str, object]:
+    base = _base(args.url)
+    started = time.monotonic()
+    deadline = started + args.duration
+    lock = threading.Lock()
+    pending = list(range(args.records))
+    written: list[tuple[str, str, object]] = []
+    counts = Counter[str]()
+
+    def store() -> None:
+        while True:
+            with lock:
+                if not pending:
+                    return
+                sequence = pending.pop()
+            try:
+                _, answer, retries = _patient(
+                    "POST", f"{base}/data", deadline, _known_record(args.marker, sequence)
+                )
+            except (urllib.error.URLError, OSError, http.client.HTTPException):
+                with lock:
+                    counts["given_up"] += 1
+                continue
+            with lock:
+                counts["retried"] += retries
+                written.append((answer["id"], answer["created_at"], sequence))
+
+    _run_threads(store, args.threads)
+    return {
+        "seconds": round(time.monotonic() - started, 1),
+        "marker": args.marker,
+        "requests": len(written) + counts["given_up"] + counts["retried"],
+        "records": len(written),
+        "given_up": counts["given_up"],
+        "retried": counts["retried"],
+        "digest": _digest(written),
+    }
+
+
+def run_check(args: argparse.Namespace) -> dict[str, object]:
+    started = time.monotonic()
+    total, marked, requests = _scan(_base(args.url), args.marker, started + args.duration)
+    return {
+        "seconds": round(time.monotonic() - started, 1),
+        "marker": args.marker,
+        "requests": requests,
+        "total": total,
+        **_compare(args.marker, marked),
+    }
+
+
+def run_remove(args: argparse.Namespace) -> dict[str, object]:
+    base = _base(args.url)
+    started = time.monotonic()
+    deadline = started + args.duration
+    total, marked, requests = _scan(base, args.marker, deadline)
+    found = _compare(args.marker, marked)
+    deleted = 0
+    for item in marked:
+        try:
+            status, _, retries = _patient("DELETE", f"{base}/data/{item['id']}", deadline)
+        except urllib.error.HTTPError as exc:
+            status, retries = exc.code, 0
+        requests += 1 + retries
+        deleted += status == 204
+    _, left, scanned = _scan(base, args.marker, deadline)
+    return {
+        "seconds": round(time.monotonic() - started, 1),
+        "marker": args.marker,
+        "requests": requests + scanned,
+        "total": total,
+        **found,
+        "deleted": deleted,
+        "remaining": len(left),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--mode", choices=["get", "paced", "write", "slow", "listing"], default="get"
+        "--mode",
+        choices=["get", "paced", "write", "slow", "listing", "put", "check", "remove"],
+        default="get",
     )
     parser.add_argument("--url", required=True, help="URL to request (write: the service's base)")
     parser.add_argument("--duration", type=float, default=120.0, help="seconds of load")
@@ -421,7 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=90.0, help="requests a second (paced, ...)")
     parser.add_argument("--marker", default="verify", help="tag of the records (write)")
     parser.add_argument("--slow-connections", type=int, default=200, help="slow clients (slow)")
-    parser.add_argument("--records", type=int, default=40, help="records to store (listing)")
+    parser.add_argument("--records", type=int, default=40, help="records to store (listing, put)")
     parser.add_argument("--record-bytes", type=int, default=60000, help="record size (listing)")
     args = parser.parse_args(argv)
     if not 1 <= args.duration <= 3600:
@@ -436,6 +598,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "write": run_write,
         "slow": run_slow,
         "listing": run_listing,
+        "put": run_put,
+        "check": run_check,
+        "remove": run_remove,
     }
     summary = {"mode": args.mode, "url": args.url, **runners[args.mode](args)}
     print(json.dumps(summary), flush=True)
