@@ -1,9 +1,16 @@
-# End-to-end test: molecule's default scenario on a real local cluster (see molecule/).
+# End-to-end tests: molecule's scenarios (see molecule/) and verify.yml against a deployment.
 
-.PHONY: molecule verify
+# `make molecule-minikube MINIKUBE_OFFLINE=true` builds minikube and everything it would
+# download on this machine first (docs/minikube.md), for machines without internet.
+MINIKUBE_OFFLINE ?= false
+
+.PHONY: molecule molecule-minikube verify
 
 molecule: venv ## Run `molecule test`: local cluster, converge, idempotence, verify, destroy
 	molecule test
+
+molecule-minikube: venv ## Run `molecule test -s minikube` (MINIKUBE_OFFLINE=true: no internet needed)
+	MINIKUBE_OFFLINE=$(MINIKUBE_OFFLINE) molecule test -s minikube
 
 verify: venv ## Run playbooks/verify.yml against the current deployment (report under reports/)
 	ansible-playbook playbooks/verify.yml $(ANSIBLE_ARGS) $(VERIFY_ARGS)
