@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Build the local cluster's binaries from the Go module proxy, pinned by cluster/versions.env,
-# into the binary cache: $FLASK_K8S_CACHE/bin/<name>-<version>/<name>.
+# Build the clusters' binaries from the Go module proxy, pinned by cluster/versions.env, into
+# the binary cache: $FLASK_K8S_CACHE/bin/<name>-<version>/<name>. The local cluster and the
+# offline minikube run the same versions, so they share every build.
 # A binary already in the cache is not rebuilt. One line per component on stdout:
 #   <name> <path> cached|built
 # Usage: cluster/build.sh [--minikube] [--status] [all | COMPONENT...]
 #   --status   build nothing; print "<name> <path> cached|missing" per component
 #   --minikube the offline minikube's set (docs/minikube.md): minikube, storage-provisioner,
-#              kubeadm, crictl and the components at the versions minikube and kubeadm name
+#              kubeadm, crictl and the components its images are made of
 #   components: kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl
 #               etcd coredns metrics-server pause
 #               (--minikube adds: minikube storage-provisioner kubeadm crictl)
@@ -22,24 +23,14 @@ all_components=("${kube_components[@]}" etcd coredns metrics-server pause)
 minikube_components=(minikube storage-provisioner kubeadm "${kube_components[@]}" crictl
     etcd coredns metrics-server pause)
 set_name=local
-# Wrapper modules of the set: cluster/<name> for the local cluster, cluster/minikube/<name>.
-modules=$here
 
 version_of() {
-    if [[ $set_name == minikube ]]; then
-        case $1 in
-            minikube) echo "$MINIKUBE_VERSION"; return ;;
-            storage-provisioner) echo "$MINIKUBE_STORAGE_PROVISIONER_VERSION"; return ;;
-            kube-*|kubelet|kubectl|kubeadm) echo "$MINIKUBE_KUBERNETES_VERSION"; return ;;
-            crictl) echo "$CRICTL_VERSION"; return ;;
-            etcd) echo "$MINIKUBE_ETCD_VERSION"; return ;;
-            coredns) echo "$MINIKUBE_COREDNS_VERSION"; return ;;
-            pause) echo "$MINIKUBE_PAUSE_VERSION"; return ;;
-        esac
-    fi
     case $1 in
+        minikube) echo "$MINIKUBE_VERSION" ;;
+        storage-provisioner) echo "$MINIKUBE_STORAGE_PROVISIONER_VERSION" ;;
+        crictl) echo "$CRICTL_VERSION" ;;
         kube-router) echo "$KUBE_ROUTER_VERSION" ;;
-        kube-*|kubelet|kubectl) echo "$KUBERNETES_VERSION" ;;
+        kube-*|kubelet|kubectl|kubeadm) echo "$KUBERNETES_VERSION" ;;
         etcd) echo "$ETCD_VERSION" ;;
         coredns) echo "$COREDNS_VERSION" ;;
         metrics-server) echo "$METRICS_SERVER_VERSION" ;;
@@ -65,7 +56,7 @@ build_pause_c() {
         echo "build.sh: building pause $version needs a C compiler and static libc: apt-get install gcc libc6-dev" >&2
         return 1
     fi
-    src=$(cd "$modules/k8s" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c
+    src=$(cd "$here/k8s" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c
     grep -q "^TAG ?= $version\$" "${src%/linux/pause.c}/Makefile" || {
         echo "build.sh: $src is not pause $version (see its Makefile's TAG)" >&2
         return 1
@@ -108,17 +99,17 @@ build_one() {
                 ldflags+=" -X $p.gitVersion=$version -X $p.gitMajor=1 -X $p.gitMinor=$minor"
                 ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
             done
-            dir=$modules/k8s pkg=k8s.io/kubernetes/cmd/$name mod=k8s.io/kubernetes ;;
+            dir=$here/k8s pkg=k8s.io/kubernetes/cmd/$name mod=k8s.io/kubernetes ;;
         etcd)
             ldflags="-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$version"
-            dir=$modules/etcd pkg=go.etcd.io/etcd/server/v3 mod=$pkg ;;
+            dir=$here/etcd pkg=go.etcd.io/etcd/server/v3 mod=$pkg ;;
         coredns)
             ldflags="-s -w -X github.com/coredns/coredns/coremain.GitCommit=$version"
-            dir=$modules/coredns pkg=github.com/coredns/coredns mod=$pkg ;;
+            dir=$here/coredns pkg=github.com/coredns/coredns mod=$pkg ;;
         minikube|storage-provisioner)
             dir=$here/minikube mod=k8s.io/minikube modver=$MINIKUBE_VERSION
             # storage-provisioner: a module of its own, which pins the client-go it works with.
-            if [[ $name == storage-provisioner ]]; then dir=$modules/storage-provisioner; fi
+            if [[ $name == storage-provisioner ]]; then dir=$here/storage-provisioner; fi
             minikube_stamps "$dir"
             if [[ $name == minikube ]]; then
                 ldflags="-s -w -X $mod/pkg/version.version=$MINIKUBE_VERSION"
@@ -131,19 +122,18 @@ build_one() {
             pkg=$mod/cmd/$name ;;
         crictl)
             ldflags="-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$version"
-            dir=$modules/cri-tools pkg=sigs.k8s.io/cri-tools/cmd/crictl mod=sigs.k8s.io/cri-tools ;;
+            dir=$here/cri-tools pkg=sigs.k8s.io/cri-tools/cmd/crictl mod=sigs.k8s.io/cri-tools ;;
         metrics-server)
             ldflags="-s -w -X k8s.io/client-go/pkg/version.gitVersion=$version"
             dir=$here/metrics-server pkg=sigs.k8s.io/metrics-server/cmd/metrics-server mod=sigs.k8s.io/metrics-server ;;
-        pause)
-            ldflags="-s -w -X main.version=$version" dir=$here/pause pkg=. ;;
+        pause) ;;
     esac
     [[ -z ${mod:-} ]] || check_module "$dir" "$mod" "${modver:-$version}"
     local beat status=0
     heartbeat "$name" "$start" &
     beat=$!
-    if [[ $set_name == minikube && $name == pause ]]; then
-        echo "build.sh: building $name $version (cc build/pause/linux/pause.c of k8s.io/kubernetes $MINIKUBE_KUBERNETES_VERSION)" >&2
+    if [[ $name == pause ]]; then
+        echo "build.sh: building $name $version (cc build/pause/linux/pause.c of k8s.io/kubernetes $KUBERNETES_VERSION)" >&2
         build_pause_c "$tmp" "$version" || status=$?
     else
         echo "build.sh: building $name $version (go build $pkg)" >&2
@@ -182,7 +172,7 @@ status_only=false
 while [[ ${1:-} == --* ]]; do
     case $1 in
         --status) status_only=true ;;
-        --minikube) set_name=minikube modules=$here/minikube ;;
+        --minikube) set_name=minikube ;;
         *) echo "build.sh: unknown option '$1'" >&2; exit 2 ;;
     esac
     shift

@@ -3,19 +3,13 @@
 # every staging module (k8s.io/<name> => ./staging/src/k8s.io/<name> in upstream's go.mod)
 # with its published k8s.io/<name> v0.<minor>.<patch> release.
 # The replace list is derived from upstream's own go.mod, never written by hand.
-# Usage: cluster/gen-k8s-gomod.sh [local|minikube]
-#   local (default)  cluster/k8s/go.mod at KUBERNETES_VERSION: the local cluster's binaries
-#   minikube         cluster/minikube/k8s/go.mod at MINIKUBE_KUBERNETES_VERSION, with kubeadm
+# Usage: cluster/gen-k8s-gomod.sh   writes cluster/k8s/go.mod at KUBERNETES_VERSION
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=cluster/versions.env
 . "$here/versions.env"
-cmds=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
-case ${1:-local} in
-    local) version=${KUBERNETES_VERSION} dir=k8s ;;
-    minikube) version=${MINIKUBE_KUBERNETES_VERSION} dir=minikube/k8s cmds+=(kubeadm) ;;
-    *) echo "gen-k8s-gomod: unknown target '$1' (known: local, minikube)" >&2; exit 2 ;;
-esac
+cmds=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kubeadm)
+version=${KUBERNETES_VERSION} dir=k8s
 staging_version=v0.${version#v1.}
 upstream_gomod=$(go mod download -json "k8s.io/kubernetes@${version}" |
     sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')

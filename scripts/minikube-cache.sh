@@ -50,18 +50,18 @@ read_binaries() {
 # The images kubeadm runs for this Kubernetes version must be the versions this cache builds.
 check_kubeadm_images() {
   local refs ref repo tag want
-  refs=$("${bin[kubeadm]}" config images list --kubernetes-version "$MINIKUBE_KUBERNETES_VERSION")
+  refs=$("${bin[kubeadm]}" config images list --kubernetes-version "$KUBERNETES_VERSION")
   while read -r ref; do
     repo=${ref%:*} tag=${ref##*:}
     case ${repo#registry.k8s.io/} in
-      kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy) want=$MINIKUBE_KUBERNETES_VERSION ;;
-      etcd) want=$MINIKUBE_ETCD_VERSION tag=v${tag%-*} ;;
-      coredns/coredns) want=$MINIKUBE_COREDNS_VERSION ;;
-      pause) want=$MINIKUBE_PAUSE_VERSION ;;
-      *) say "kubeadm $MINIKUBE_KUBERNETES_VERSION names an image this cache does not build: $ref"; exit 1 ;;
+      kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy) want=$KUBERNETES_VERSION ;;
+      etcd) want=$ETCD_VERSION tag=v${tag%-*} ;;
+      coredns/coredns) want=$COREDNS_VERSION ;;
+      pause) want=$PAUSE_VERSION ;;
+      *) say "kubeadm $KUBERNETES_VERSION names an image this cache does not build: $ref"; exit 1 ;;
     esac
     [[ $tag == "$want" ]] || {
-      say "kubeadm $MINIKUBE_KUBERNETES_VERSION runs $ref, cluster/versions.env pins $want"
+      say "kubeadm $KUBERNETES_VERSION runs $ref, cluster/versions.env pins $want"
       exit 1
     }
   done <<<"$refs"
@@ -128,7 +128,7 @@ image() {
 
 # kubeadm, kubelet and kubectl where `minikube start` looks before downloading them.
 binary_cache() {
-  local dir=$mini/cache/linux/amd64/$MINIKUBE_KUBERNETES_VERSION name
+  local dir=$mini/cache/linux/amd64/$KUBERNETES_VERSION name
   for name in kubeadm kubelet kubectl; do
     if [[ $dir/$name -ef ${bin[$name]} ]] || cmp -s "$dir/$name" "${bin[$name]}"; then
       continue
@@ -158,12 +158,12 @@ fi
 image "$MINIKUBE_NODE_IMAGE" images/minikube-node "${bin[crictl]}" "BASE_IMAGE=$base_image"
 k8s=registry.k8s.io
 for name in kube-apiserver kube-controller-manager kube-scheduler; do
-  image "$k8s/$name:$MINIKUBE_KUBERNETES_VERSION" images/kube-component "${bin[$name]}" "COMPONENT=$name"
+  image "$k8s/$name:$KUBERNETES_VERSION" images/kube-component "${bin[$name]}" "COMPONENT=$name"
 done
-image "$k8s/etcd:${MINIKUBE_ETCD_VERSION#v}-0" images/kube-component "${bin[etcd]}" COMPONENT=etcd
-image "$k8s/kube-proxy:$MINIKUBE_KUBERNETES_VERSION" images/kube-proxy "${bin[kube-proxy]}" "BASE_IMAGE=$base_image"
-image "$k8s/coredns/coredns:$MINIKUBE_COREDNS_VERSION" images/minikube-coredns "${bin[coredns]}"
-image "$k8s/pause:$MINIKUBE_PAUSE_VERSION" images/pause "${bin[pause]}"
+image "$k8s/etcd:${ETCD_VERSION#v}-0" images/kube-component "${bin[etcd]}" COMPONENT=etcd
+image "$k8s/kube-proxy:$KUBERNETES_VERSION" images/kube-proxy "${bin[kube-proxy]}" "BASE_IMAGE=$base_image"
+image "$k8s/coredns/coredns:$COREDNS_VERSION" images/minikube-coredns "${bin[coredns]}"
+image "$k8s/pause:$PAUSE_VERSION" images/pause "${bin[pause]}"
 image "gcr.io/k8s-minikube/storage-provisioner:$MINIKUBE_STORAGE_PROVISIONER_VERSION" \
   images/storage-provisioner "${bin[storage-provisioner]}"
 metrics_server=$k8s/metrics-server/metrics-server:$METRICS_SERVER_VERSION
@@ -189,8 +189,8 @@ minikube=${bin[minikube]}
 kubectl=${bin[kubectl]}
 minikube_home=$minikube_home
 base_image=$MINIKUBE_NODE_IMAGE
-kubernetes_version=$MINIKUBE_KUBERNETES_VERSION
-start_args=--driver=docker --container-runtime=containerd --kubernetes-version=$MINIKUBE_KUBERNETES_VERSION --base-image=$MINIKUBE_NODE_IMAGE --preload=false --cni=bridge --extra-config=kubeadm.ignore-preflight-errors=HTTPProxyCIDR$force
+kubernetes_version=$KUBERNETES_VERSION
+start_args=--driver=docker --container-runtime=containerd --kubernetes-version=$KUBERNETES_VERSION --base-image=$MINIKUBE_NODE_IMAGE --preload=false --cni=bridge --extra-config=kubeadm.ignore-preflight-errors=HTTPProxyCIDR$force
 addon_metrics_server_args=--images=MetricsServer=${metrics_server#"$k8s"/} --registries=MetricsServer=$k8s
 load_images=$metrics_server
 EOF

@@ -1,4 +1,4 @@
-module flask-k8s/cluster/minikube/cri-tools
+module flask-k8s/cluster/cri-tools
 
 go 1.24.1
 

@@ -1,4 +1,4 @@
-module flask-k8s/cluster/minikube/storage-provisioner
+module flask-k8s/cluster/storage-provisioner
 
 go 1.24.0
 
