@@ -496,7 +496,6 @@ MONGODB = {
 }
 
 ENGINE_ARGS = f"{ENGINE}.args"
-NETWORK_POLICY_GAP = "roles/network_policy checks nothing of this option beyond its type"
 
 NETWORK_POLICY = {
     "network_policy_state": Case("absent", "gone", "one of: present, absent"),
@@ -510,37 +509,36 @@ NETWORK_POLICY = {
         renders("DaemonSet", "metadata.name", "policy-engine"),
     ),
     "network_policy_kubeconfig": Case(
-        "/tmp/admin.kubeconfig", "", "kubeconfig", gap=NETWORK_POLICY_GAP
+        "/tmp/admin.kubeconfig", "", "kubeconfig"
     ),
     "network_policy_context": Case(
-        "flask-k8s-local", "my context", "context", gap=NETWORK_POLICY_GAP
+        "flask-k8s-local", "my context", "context"
     ),
     "network_policy_image_delivery": Case(
         "containerd", "scp", "one of: minikube, containerd, registry"
     ),
     "network_policy_image_target": Case(
-        "/run/flask-k8s/containerd/containerd.sock", "", "image_target", gap=NETWORK_POLICY_GAP
+        "/run/flask-k8s/containerd/containerd.sock", "", "image_target"
     ),
     "network_policy_image_repository": Case(
-        "registry.example.com/kube-router", "Kube Router", "repository", gap=NETWORK_POLICY_GAP
+        "registry.example.com/kube-router", "Kube Router", "repository"
     ),
     "network_policy_base_image": Case(
-        "flask-k8s/netfilter-base:trixie", "Base Image", "image", gap=NETWORK_POLICY_GAP
+        "flask-k8s/netfilter-base:trixie", "Base Image", "image"
     ),
     "network_policy_base_script": Case(
-        "scripts/build-base-image.sh", "scripts/missing.sh", "script", gap=NETWORK_POLICY_GAP
+        "scripts/build-base-image.sh", "scripts/missing.sh", "script"
     ),
     "network_policy_base_packages": Case(
         '["iptables", "ipset", "conntrack"]',
         '["Not A Package"]',
         "package",
-        gap=NETWORK_POLICY_GAP,
     ),
     "network_policy_project_dir": Case(
-        "{repo}", "/nonexistent", "directory", gap=NETWORK_POLICY_GAP
+        "{repo}", "/nonexistent", "directory"
     ),
     "network_policy_cache_dir": Case(
-        "/var/cache/flask-k8s", "relative/cache", "absolute path", gap=NETWORK_POLICY_GAP
+        "/var/cache/flask-k8s", "relative/cache", "absolute path"
     ),
     "network_policy_service_cidr": Case(
         "10.96.0.0/16",
@@ -579,14 +577,12 @@ NETWORK_POLICY = {
     **container_quantities("network_policy", "DaemonSet", "CPU quantities", "byte quantities"),
     "network_policy_wait_timeout": Case("300", "5", "10-3600"),
     "network_policy_reconcile": Case("true", "maybe", BOOL),
-    # A value the role does not refuse is used: an empty one writes nowhere.
-    "network_policy_render_dir": Case("{render_dir}", "", "render_dir", gap=NETWORK_POLICY_GAP),
+    "network_policy_render_dir": Case("{render_dir}", "rendered", "absolute path"),
     "network_policy_render_image": Case(
         "registry.example.com/kube-router:test",
         "Bad Image",
         "image reference",
         renders("DaemonSet", f"{ENGINE}.image", "registry.example.com/kube-router:test"),
-        gap=NETWORK_POLICY_GAP,
     ),
 }
 
@@ -602,6 +598,7 @@ DOCKER_ENGINE = {
         "{repo}/scripts/docker-engine.sh", "/nonexistent/docker-engine.sh", "engine script"
     ),
     "docker_engine_wait_seconds": Case("120", "0", "from 1 to 600"),
+    "docker_engine_privileged": Case("true", "maybe", BOOL),
 }
 
 EXISTING_CLUSTER = {
@@ -738,12 +735,13 @@ MINIKUBE = {
     "minikube_start_args": Case('["--addons=ingress"]', '["ingress"]', "each starting with --"),
     "minikube_metrics_timeout": Case("600", "0", "from 10 to 3600"),
     "minikube_kubeconfig": Case("~/.kube/config", "kubeconfig", ABSOLUTE),
+    "minikube_offline": Case("true", "maybe", BOOL),
+    "minikube_home": Case("~/.minikube-offline", "minikube-home", ABSOLUTE),
 }
 
 DUMP = component("backup")
 RESTORE = component("restore")
 COPY = component("backup-copy")
-BACKUP_GAP = "roles/backup reads a map given as a string (JSON) as a string"
 BACKUP = {
     "backup_database": Case(
         json.dumps(
@@ -762,8 +760,6 @@ BACKUP = {
         '{"host": "db.example"}',
         "namespace, host, port, database, secret_name, username_key, password_key, client_labels",
         env("Job", "MONGODB_HOST", "db.example", DUMP),
-        valid_gap=BACKUP_GAP,
-        gap=BACKUP_GAP,
     ),
     "backup_namespace": Case(
         "backups",
@@ -813,8 +809,6 @@ BACKUP = {
         MONGODB_RESOURCES.replace("200m", "lots"),
         "CPU quantities (100m, 1)",
         renders("Job", f"{FLASK}.resources", json.loads(MONGODB_RESOURCES), DUMP),
-        valid_gap=BACKUP_GAP,
-        gap=BACKUP_GAP,
     ),
     "backup_job_timeout": Case(
         "7200",
@@ -873,13 +867,7 @@ BACKUP = {
             renders("Job", "spec.activeDeadlineSeconds", 900, COPY),
         ),
     ),
-    # A value the role does not refuse is used: an empty one writes nowhere.
-    "backup_render_dir": Case(
-        "{render_dir}",
-        "",
-        "backup_render_dir",
-        gap="roles/backup checks nothing of this option beyond its type",
-    ),
+    "backup_render_dir": Case("{render_dir}", "rendered", "absolute path"),
 }
 
 CASES: dict[str, dict[str, Case]] = {
