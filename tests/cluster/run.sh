@@ -6,7 +6,8 @@
 #      binaries had to be built, warm when they were cached);
 #   3. run the playbook again: nothing may change;
 #   4. run the pytest checks (node, version, local image, DNS, PVC, metrics, NodePort, and
-#      NetworkPolicy enforced by the network_policy role);
+#      NetworkPolicy enforced by the network_policy role), then the `existing` provider end to
+#      end against this cluster (tests/existing/run.sh);
 #   5. take the cluster down and check that nothing of it is left on the host;
 #   6. bring it up once more from the cache (warm time) and take it down again.
 set -euo pipefail
@@ -134,6 +135,14 @@ fi
 
 log "Acceptance checks"
 pytest -p no:cacheprovider -v -s tests/cluster || status=1
+
+log "The existing provider, against this cluster"
+start=$SECONDS
+if tests/existing/run.sh; then
+    echo "existing provider end to end in $((SECONDS - start)) s"
+else
+    status=1
+fi
 
 log "cluster-down"
 down first
