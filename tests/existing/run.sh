@@ -68,5 +68,4 @@ curl -sf "http://$registry/v2/_catalog" | grep -q 'flask-k8s/flaskapp' || fail "
 log "Smoke check through the NodePort"
 ansible-playbook playbooks/verify.yml "${args[@]}" -e verify_only=smoke >"$out/verify.log" 2>&1 ||
     { tail -n 30 "$out/verify.log" >&2; fail "verify.yml smoke check; full log $out/verify.log"; }
-grep -E '"Smoke: True"|Smoke: True' "$out/verify.log" || true
 echo "existing provider: PASS"
