@@ -6,12 +6,14 @@ ANSIBLE_ARGS ?=
 TEARDOWN_CLUSTER ?= false
 # `make teardown TEARDOWN_DELETE_DATA=true` also deletes the database volume (the namespace).
 TEARDOWN_DELETE_DATA ?= false
+# Rounds of the deploy benchmark (each: kubectl and site.yml, first converge and no-op).
+BENCH_DEPLOY_ROUNDS ?= 2
 # Scratch directory of test-ansible (throwaway vault password, rendered manifests).
 ANSIBLE_TEST_DIR := $(CURDIR)/build/ansible-tests
 # Python of the Ansible side: modules, plugins, scripts and their tests.
 ANSIBLE_PY := plugins playbooks scripts tests/ansible tests/cluster
 
-.PHONY: setup credentials deploy teardown test-ansible
+.PHONY: setup credentials deploy teardown test-ansible bench-deploy
 
 setup: venv ## Set up: virtual environment and, on first run, a vault password and random credentials
 	ansible-playbook playbooks/setup.yml
@@ -26,6 +28,9 @@ deploy: credentials ## Deploy everything: cluster, images, MongoDB, Flask (ANSIB
 teardown: venv ## Remove the deployment, keeping the data (TEARDOWN_DELETE_DATA=true, TEARDOWN_CLUSTER=true)
 	ansible-playbook playbooks/teardown.yml -e teardown_cluster=$(TEARDOWN_CLUSTER) \
 	  -e teardown_delete_data=$(TEARDOWN_DELETE_DATA) $(ANSIBLE_ARGS)
+
+bench-deploy: credentials ## Time site.yml (first converge, no-op) against kubectl apply --server-side on the running cluster
+	python bench/bench_deploy.py --rounds $(BENCH_DEPLOY_ROUNDS)
 
 test: test-ansible
 
