@@ -53,8 +53,16 @@ check_module() {
 build_pause_c() {
     local out=$1 version=$2 src
     if ! command -v cc >/dev/null || ! [[ -f /usr/lib/x86_64-linux-gnu/libc.a || -f /usr/lib/libc.a ]]; then
-        echo "build.sh: building pause $version needs a C compiler and static libc: apt-get install gcc libc6-dev" >&2
-        return 1
+        if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+            echo "build.sh: installing gcc and libc6-dev (pause is a static C program)" >&2
+            export DEBIAN_FRONTEND=noninteractive
+            apt-get install -y -q --no-install-recommends gcc libc6-dev >&2 ||
+                { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends gcc libc6-dev >&2; } || true
+        fi
+        if ! command -v cc >/dev/null; then
+            echo "build.sh: building pause $version needs a C compiler and static libc: apt-get install gcc libc6-dev" >&2
+            return 1
+        fi
     fi
     src=$(cd "$here/k8s" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c
     grep -q "^TAG ?= $version\$" "${src%/linux/pause.c}/Makefile" || {
