@@ -3,7 +3,8 @@
 # cluster you already have" (make test-cluster runs this while its cluster is up):
 #   1. a registry on loopback (scripts/registry.sh) that the cluster pulls from;
 #   2. site.yml with cluster_provider=existing: images pushed to the registry, the database and
-#      the service deployed from there; a second run changes nothing;
+#      the service deployed from there; a second run changes nothing; Services deleted by hand
+#      are restored by the next run;
 #   3. the pods run the registry's images, and verify.yml's smoke check passes through the
 #      NodePort;
 #   4. teardown.yml removes the deployment and its data, the registry is stopped.
@@ -57,6 +58,18 @@ ansible-playbook playbooks/site.yml "${args[@]}" >"$out/deploy-again.log" 2>&1 |
 recap=$(grep -E '^localhost +:' "$out/deploy-again.log")
 echo "$recap"
 grep -qE 'changed=0 .*failed=0' <<<"$recap" || { grep -B3 '^changed:' "$out/deploy-again.log" >&2; fail "the second run changed something"; }
+
+log "Objects deleted by hand come back with the next run"
+kubectl -n flask-mongodb delete service flask-service mongodb-service >/dev/null
+ansible-playbook playbooks/site.yml "${args[@]}" >"$out/deploy-restore.log" 2>&1 ||
+    { tail -n 40 "$out/deploy-restore.log" >&2; fail "site.yml after deleting the Services"; }
+said() { tr -s ' \n' '  ' <"$out/deploy-restore.log" | grep -qF "$1"; }
+said 'Applying the database again: Service/flask-mongodb/mongodb-service no longer exist' ||
+    fail "site.yml did not notice that mongodb-service was deleted"
+said 'Applying the service again: Service/flask-mongodb/flask-service no longer exist' ||
+    fail "site.yml did not notice that flask-service was deleted"
+kubectl -n flask-mongodb get service flask-service mongodb-service >/dev/null || fail "the Services were not restored"
+echo "flask-service and mongodb-service deleted by hand, restored by the next run"
 
 log "The pods run the registry's images"
 images=$(kubectl -n flask-mongodb get pods -o jsonpath='{range .items[*]}{.spec.containers[*].image}{"\n"}{end}' | sort -u)

@@ -1,0 +1,136 @@
+"""The project's own plugins: the k8s_identities filter and the k8s_missing module's paths.
+
+The module's reading against a real API server is exercised by tests/existing/run.sh (make
+test-cluster): objects deleted by hand are restored by the next site.yml run.
+"""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+from ansible_support import REPO
+
+
+def load(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+FILTERS = load(REPO / "plugins" / "filter" / "kubernetes.py", "flask_k8s_filters")
+MISSING = load(REPO / "plugins" / "modules" / "k8s_missing.py", "flask_k8s_k8s_missing")
+
+MANIFESTS = """
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: flask-mongodb
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: mongodb-credentials
+  namespace: flask-mongodb
+stringData:
+  app-password: do-not-copy-me
+---
+"""
+
+
+def test_identities_name_each_object_and_never_carry_its_content():
+    identities = FILTERS.k8s_identities(
+        [MANIFESTS, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: ns}\n"]
+    )
+    assert identities == [
+        {"api_version": "v1", "kind": "Namespace", "name": "flask-mongodb"},
+        {
+            "api_version": "v1",
+            "kind": "Secret",
+            "name": "mongodb-credentials",
+            "namespace": "flask-mongodb",
+        },
+        {"api_version": "apps/v1", "kind": "Deployment", "name": "web", "namespace": "ns"},
+    ]
+    assert "do-not-copy-me" not in repr(identities)
+
+
+def test_identities_of_one_text_and_of_nothing():
+    assert FILTERS.k8s_identities("---\n---\n") == []
+    assert FILTERS.k8s_identities("apiVersion: v1\nkind: Service\nmetadata: {name: s}\n") == [
+        {"api_version": "v1", "kind": "Service", "name": "s"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("api_version", "kind", "namespace", "path"),
+    [
+        ("v1", "Namespace", "", "/api/v1/namespaces/x"),
+        ("v1", "Secret", "ns", "/api/v1/namespaces/ns/secrets/x"),
+        ("v1", "Service", "ns", "/api/v1/namespaces/ns/services/x"),
+        ("v1", "ServiceAccount", "ns", "/api/v1/namespaces/ns/serviceaccounts/x"),
+        ("v1", "ConfigMap", "ns", "/api/v1/namespaces/ns/configmaps/x"),
+        ("v1", "PersistentVolumeClaim", "ns", "/api/v1/namespaces/ns/persistentvolumeclaims/x"),
+        ("apps/v1", "StatefulSet", "ns", "/apis/apps/v1/namespaces/ns/statefulsets/x"),
+        ("apps/v1", "Deployment", "ns", "/apis/apps/v1/namespaces/ns/deployments/x"),
+        ("apps/v1", "DaemonSet", "ns", "/apis/apps/v1/namespaces/ns/daemonsets/x"),
+        (
+            "autoscaling/v2",
+            "HorizontalPodAutoscaler",
+            "ns",
+            "/apis/autoscaling/v2/namespaces/ns/horizontalpodautoscalers/x",
+        ),
+        (
+            "policy/v1",
+            "PodDisruptionBudget",
+            "ns",
+            "/apis/policy/v1/namespaces/ns/poddisruptionbudgets/x",
+        ),
+        (
+            "networking.k8s.io/v1",
+            "NetworkPolicy",
+            "ns",
+            "/apis/networking.k8s.io/v1/namespaces/ns/networkpolicies/x",
+        ),
+        ("batch/v1", "CronJob", "ns", "/apis/batch/v1/namespaces/ns/cronjobs/x"),
+        (
+            "rbac.authorization.k8s.io/v1",
+            "ClusterRole",
+            "",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/x",
+        ),
+        (
+            "networking.k8s.io/v1",
+            "Ingress",
+            "ns",
+            "/apis/networking.k8s.io/v1/namespaces/ns/ingresses/x",
+        ),
+    ],
+)
+def test_each_kind_the_project_applies_is_read_at_its_api_path(api_version, kind, namespace, path):
+    obj = {"api_version": api_version, "kind": kind, "name": "x", "namespace": namespace}
+    assert MISSING.resource_path(obj) == path
+
+
+def test_every_kind_the_fast_paths_look_for_has_a_tested_path():
+    tested = {
+        "Namespace", "Secret", "Service", "ServiceAccount", "ConfigMap", "PersistentVolumeClaim",
+        "StatefulSet", "Deployment", "DaemonSet", "HorizontalPodAutoscaler", "PodDisruptionBudget",
+        "NetworkPolicy", "CronJob", "ClusterRole", "Ingress", "Job",
+    }  # fmt: skip
+    kinds = set()
+    # The roles whose fast path (tasks/current.yml) asks k8s_missing about their objects.
+    roles = [path.parts[-3] for path in REPO.glob("roles/*/tasks/current.yml")
+             if "k8s_missing" in path.read_text()]  # fmt: skip
+    assert sorted(roles) == ["flaskapp", "mongodb"]
+    for template in (t for role in roles for t in REPO.glob(f"roles/{role}/templates/*.yaml.j2")):
+        for line in template.read_text().splitlines():
+            if line.startswith("kind: ") and "{" not in line:
+                kinds.add(line.removeprefix("kind: ").strip())
+    assert kinds, "no kinds found in the templates"
+    assert kinds <= tested, kinds - tested
