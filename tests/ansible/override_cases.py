@@ -508,12 +508,8 @@ NETWORK_POLICY = {
         "DNS-1035 label",
         renders("DaemonSet", "metadata.name", "policy-engine"),
     ),
-    "network_policy_kubeconfig": Case(
-        "/tmp/admin.kubeconfig", "", "kubeconfig"
-    ),
-    "network_policy_context": Case(
-        "flask-k8s-local", "my context", "context"
-    ),
+    "network_policy_kubeconfig": Case("/tmp/admin.kubeconfig", "", "kubeconfig"),
+    "network_policy_context": Case("flask-k8s-local", "my context", "context"),
     "network_policy_image_delivery": Case(
         "containerd", "scp", "one of: minikube, containerd, registry"
     ),
@@ -523,9 +519,7 @@ NETWORK_POLICY = {
     "network_policy_image_repository": Case(
         "registry.example.com/kube-router", "Kube Router", "repository"
     ),
-    "network_policy_base_image": Case(
-        "flask-k8s/netfilter-base:trixie", "Base Image", "image"
-    ),
+    "network_policy_base_image": Case("flask-k8s/netfilter-base:trixie", "Base Image", "image"),
     "network_policy_base_script": Case(
         "scripts/build-base-image.sh", "scripts/missing.sh", "script"
     ),
@@ -534,12 +528,8 @@ NETWORK_POLICY = {
         '["Not A Package"]',
         "package",
     ),
-    "network_policy_project_dir": Case(
-        "{repo}", "/nonexistent", "directory"
-    ),
-    "network_policy_cache_dir": Case(
-        "/var/cache/flask-k8s", "relative/cache", "absolute path"
-    ),
+    "network_policy_project_dir": Case("{repo}", "/nonexistent", "directory"),
+    "network_policy_cache_dir": Case("/var/cache/flask-k8s", "relative/cache", "absolute path"),
     "network_policy_service_cidr": Case(
         "10.96.0.0/16",
         "everything",

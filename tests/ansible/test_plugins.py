@@ -1,4 +1,4 @@
-"""The project's own plugins: the k8s_identities filter and the k8s_missing module's paths.
+"""The plays' own plugins: the k8s_identities filter and the k8s_missing module's paths.
 
 The module's reading against a real API server is exercised by tests/existing/run.sh (make
 test-cluster): objects deleted by hand are restored by the next site.yml run.
@@ -22,8 +22,8 @@ def load(path: Path, name: str):
     return module
 
 
-FILTERS = load(REPO / "plugins" / "filter" / "kubernetes.py", "flask_k8s_filters")
-MISSING = load(REPO / "plugins" / "modules" / "k8s_missing.py", "flask_k8s_k8s_missing")
+FILTERS = load(REPO / "playbooks" / "filter_plugins" / "kubernetes.py", "flask_k8s_filters")
+MISSING = load(REPO / "playbooks" / "library" / "k8s_missing.py", "flask_k8s_k8s_missing")
 
 MANIFESTS = """
 ---
