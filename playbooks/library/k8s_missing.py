@@ -52,7 +52,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 try:
     from kubernetes import config
-    from kubernetes.client.exceptions import ApiException
+    from kubernetes.client import ApiClient
 except ImportError:
     HAS_KUBERNETES = False
 else:
@@ -80,6 +80,16 @@ def label(obj: dict[str, Any]) -> str:
     return "/".join(part for part in (str(obj["kind"]), namespace, str(obj["name"])) if part)
 
 
+def read_status(api: ApiClient, path: str) -> tuple[int, str]:
+    """The HTTP status of a GET of path, with the kubeconfig's credentials."""
+    method, url, headers, body, post_params = api.param_serialize(
+        method="GET", resource_path=path, auth_settings=["BearerToken"]
+    )
+    response = api.call_api(method, url, header_params=headers, body=body, post_params=post_params)
+    response.read()
+    return response.status, str(response.reason)
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -96,20 +106,11 @@ def main() -> None:
     missing = []
     with api:
         for obj in params["objects"]:
-            try:
-                api.call_api(
-                    resource_path(obj),
-                    "GET",
-                    auth_settings=["BearerToken"],
-                    _preload_content=False,
-                    _return_http_data_only=True,
-                )
-            except ApiException as error:
-                if error.status != 404:
-                    module.fail_json(
-                        msg=f"Reading {label(obj)} failed: {error.status} {error.reason}"
-                    )
+            status, reason = read_status(api, resource_path(obj))
+            if status == 404:
                 missing.append(label(obj))
+            elif not 200 <= status < 300:
+                module.fail_json(msg=f"Reading {label(obj)} failed: {status} {reason}")
     module.exit_json(changed=False, missing=missing)
 
 
