@@ -45,13 +45,18 @@ for svc in $(tr ' ' '\n' <<<"$services" | tac); do
     [[ $("$here/cluster-service.sh" stop "$svc" 2>/dev/null) == stopped ]] && did+=("process $svc")
 done
 
-# 2. Processes left behind: supervisors and containerd shims of the cluster, and anything
-#    still in the kubelet's pod cgroups. Each is killed by its pid.
+# 2. Processes left behind: supervisors and containerd shims of the cluster, components
+#    running one of the cluster's binaries with the cluster's directory on their command line,
+#    and anything still in the kubelet's pod cgroups. Each is killed by its pid.
+binaries=$(for f in "$dir"/run/*.cmd; do [[ -f $f ]] && head -n1 "$f"; done | sort -u)
 for p in /proc/[0-9]*; do
     pid=${p#/proc/}
     cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
+    exe=$(readlink "$p/exe" 2>/dev/null) || exe=''
+    exe=${exe% (deleted)}
     if [[ $cmd == *containerd-shim*"-address $sock"* ]] ||
         [[ $cmd == *"$here/cluster-service.sh supervise "* ]] ||
+        { [[ -n $exe ]] && grep -qxF "$exe" <<<"$binaries" && [[ $cmd == *"$dir/"* ]]; } ||
         grep -qE ':/kubepods(/|$)' "$p/cgroup" 2>/dev/null; then
         kill -KILL "$pid" 2>/dev/null && did+=("process $pid")
     fi

@@ -69,7 +69,14 @@ supervise() {
         restarts=$((restarts + 1))
         echo "$restarts" >"$restartsfile"
         echo "=== $(date -u +%FT%TZ) $name exited with status $rc; starting it again in 2 s (restart $restarts)"
-        sleep 2
+        # In the background, so that a TERM ends the pause at once; a stop asked for meanwhile
+        # starts nothing more.
+        sleep 2 &
+        wait $! || true
+        if [[ $stopping == true ]]; then
+            echo "=== $(date -u +%FT%TZ) $name stopped"
+            exit 0
+        fi
     done
 }
 
@@ -100,9 +107,14 @@ stop() {
         sleep 0.2
     done
     if kill -0 "$pid" 2>/dev/null; then
-        if [[ -n $child ]]; then kill -KILL "$child" 2>/dev/null || true; fi
         kill -KILL "$pid" 2>/dev/null || true
+        if [[ -n $child ]]; then kill -KILL "$child" 2>/dev/null || true; fi
         sleep 0.5
+    fi
+    # The component the supervisor last started, which may be a later one than the one read
+    # above (a restart under way when the stop came).
+    if child=$(child_pid); then
+        kill -KILL "$child" 2>/dev/null || true
     fi
     rm -f "$pidfile" "$childfile" "$stampfile" "$restartsfile"
 }
