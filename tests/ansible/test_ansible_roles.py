@@ -188,3 +188,24 @@ def test_the_database_and_backup_roles_read_nothing_of_the_service_role(role):
     for path in (REPO / "roles" / role).rglob("*"):
         if path.is_file() and path.suffix in (".yml", ".j2"):
             assert "flaskapp_" not in path.read_text(), path
+
+
+def test_requirements_yml_lists_every_collection_the_project_uses():
+    """Each collection named by a fully qualified module, filter, test or callback."""
+    requirements = yaml.safe_load((REPO / "requirements.yml").read_text())
+    listed = {entry["name"] for entry in requirements["collections"]}
+    patterns = ["roles/**/*.yml", "playbooks/**/*.yml", "cluster/*.yml", "molecule/**/*.yml"]
+    paths = [path for pattern in patterns for path in REPO.glob(pattern)]
+    paths.append(REPO / "tests" / "cluster" / "run.sh")
+    used = set()
+    for path in paths:
+        used.update(
+            re.findall(
+                r"\b((?:ansible|community)\.[a-z_]+|kubernetes\.core)\.[a-z_]+", path.read_text()
+            )
+        )
+    collections = used - {"ansible.builtin", "ansible.legacy"}
+    assert {"kubernetes.core", "community.crypto"} <= collections
+    assert collections <= listed, (
+        f"used but not in requirements.yml: {sorted(collections - listed)}"
+    )
