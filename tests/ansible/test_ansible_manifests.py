@@ -253,6 +253,14 @@ def test_every_object_lives_in_the_namespace_flask_mongodb(combo):
     assert {doc["metadata"]["namespace"] for doc in namespaced} == {"flask-mongodb"}
 
 
+def test_a_rollout_goes_on_when_the_node_has_no_room_for_a_new_pod(combo):
+    """Two replicas or more: one old pod may go first. The HPA's minimum is 2 in every combo
+    of the matrix; without the HPA the Deployment runs flaskapp_replicas (2 by default)."""
+    _, documents = combo
+    (deployment,) = find(documents, "Deployment")
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 1}
+
+
 def test_flask_keeps_a_replica_through_a_drain_and_the_database_blocks_none(combo):
     _, documents = combo
     (pdb,) = find(documents, "PodDisruptionBudget")
