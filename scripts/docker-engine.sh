@@ -47,6 +47,10 @@ uses_wrapper() {
 }
 
 install_wrapper() {
+  [[ -f "$wrapper_source" ]] || {
+    echo "docker-engine.sh: $wrapper_source is missing (run this script from the project's scripts/)" >&2
+    return 1
+  }
   cmp -s "$wrapper_source" "$wrapper" && return
   mkdir -p "$(dirname "$wrapper")"
   install -m 0755 "$wrapper_source" "$wrapper.tmp"

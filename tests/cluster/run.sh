@@ -29,7 +29,7 @@ log() { printf '\n=== %s\n' "$*"; }
 # meanwhile).
 host_state() {
     {
-        ip -o link show | awk -F': ' '{print "interface " $2}' | cut -d@ -f1 | grep -vE '^interface veth'
+        ip -o link show | awk -F': ' '{print "interface " $2}' | cut -d@ -f1 | grep -vE '^interface (veth|docker0$)'
         { ip -o link show master fk8s0 2>/dev/null || true; } | awk -F': ' '{print "interface on fk8s0 " $2}'
         for tool in iptables ip6tables; do
             for table in filter nat mangle raw; do
@@ -105,8 +105,10 @@ down() {
 # Whatever happens, the run ends with the cluster down.
 trap 'down final >/dev/null 2>&1 || true' EXIT
 
-log "Docker engine (shared by the image builds; it stays up)"
-scripts/docker-engine.sh ensure
+# The first cluster-up starts the engine through the docker_engine role, as a first
+# `make deploy` on a new machine does; the engine then stays up for the image builds.
+log "Docker engine stopped (if this project started it): cluster-up starts it"
+scripts/docker-engine.sh stop
 log "Start from nothing"
 down initial
 host_state >"$out/host-before.txt"
