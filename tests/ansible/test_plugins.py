@@ -1,7 +1,8 @@
-"""The plays' own plugins: the k8s_identities filter and the k8s_missing module's paths.
+"""The plays' own plugins: the k8s_identities filter and the k8s_objects module's paths.
 
 The module's reading against a real API server is exercised by tests/existing/run.sh (make
-test-cluster): objects deleted by hand are restored by the next site.yml run.
+test-cluster): objects deleted by hand are restored by the next site.yml run, which changes
+nothing afterwards.
 """
 
 import importlib.util
@@ -23,7 +24,7 @@ def load(path: Path, name: str):
 
 
 FILTERS = load(REPO / "playbooks" / "filter_plugins" / "kubernetes.py", "flask_k8s_filters")
-MISSING = load(REPO / "playbooks" / "library" / "k8s_missing.py", "flask_k8s_k8s_missing")
+OBJECTS = load(REPO / "playbooks" / "library" / "k8s_objects.py", "flask_k8s_k8s_objects")
 
 MANIFESTS = """
 ---
@@ -105,6 +106,12 @@ def test_identities_of_one_text_and_of_nothing():
             "/apis/rbac.authorization.k8s.io/v1/clusterroles/x",
         ),
         (
+            "rbac.authorization.k8s.io/v1",
+            "ClusterRoleBinding",
+            "",
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/x",
+        ),
+        (
             "networking.k8s.io/v1",
             "Ingress",
             "ns",
@@ -114,23 +121,51 @@ def test_identities_of_one_text_and_of_nothing():
 )
 def test_each_kind_the_project_applies_is_read_at_its_api_path(api_version, kind, namespace, path):
     obj = {"api_version": api_version, "kind": kind, "name": "x", "namespace": namespace}
-    assert MISSING.resource_path(obj) == path
+    assert OBJECTS.resource_path(obj) == path
 
 
 def test_every_kind_the_fast_paths_look_for_has_a_tested_path():
     tested = {
         "Namespace", "Secret", "Service", "ServiceAccount", "ConfigMap", "PersistentVolumeClaim",
         "StatefulSet", "Deployment", "DaemonSet", "HorizontalPodAutoscaler", "PodDisruptionBudget",
-        "NetworkPolicy", "CronJob", "ClusterRole", "Ingress", "Job",
+        "NetworkPolicy", "CronJob", "ClusterRole", "ClusterRoleBinding", "Ingress", "Job",
     }  # fmt: skip
     kinds = set()
-    # The roles whose fast path (tasks/current.yml) asks k8s_missing about their objects.
+    # The roles whose fast path (tasks/current.yml) reads their objects with k8s_objects.
     roles = [path.parts[-3] for path in REPO.glob("roles/*/tasks/current.yml")
-             if "k8s_missing" in path.read_text()]  # fmt: skip
-    assert sorted(roles) == ["flaskapp", "mongodb"]
+             if "k8s_objects" in path.read_text()]  # fmt: skip
+    assert sorted(roles) == ["flaskapp", "mongodb", "network_policy"]
     for template in (t for role in roles for t in REPO.glob(f"roles/{role}/templates/*.yaml.j2")):
         for line in template.read_text().splitlines():
             if line.startswith("kind: ") and "{" not in line:
                 kinds.add(line.removeprefix("kind: ").strip())
     assert kinds, "no kinds found in the templates"
     assert kinds <= tested, kinds - tested
+
+
+def test_what_is_returned_of_an_object_never_carries_its_content():
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s", "managedFields": [{"manager": "flask-k8s"}], "uid": "u"},
+        "data": {"app-password": "ZG8tbm90LWNvcHktbWU="},
+        "stringData": {"app-password": "do-not-copy-me"},
+    }
+    assert OBJECTS.summary(secret) == {"metadata": {"name": "s", "uid": "u"}}
+    deployment = {
+        "kind": "Deployment",
+        "metadata": {"name": "web", "annotations": {"flask-k8s.io/fingerprint": "f"}},
+        "spec": {"replicas": 2},
+        "status": {"readyReplicas": 2},
+    }
+    assert OBJECTS.summary(deployment) == {
+        "metadata": {"name": "web", "annotations": {"flask-k8s.io/fingerprint": "f"}},
+        "spec": {"replicas": 2},
+        "status": {"readyReplicas": 2},
+    }
+
+
+def test_objects_are_named_with_their_namespace_when_they_have_one():
+    deployment = {"kind": "Deployment", "namespace": "ns", "name": "web"}
+    assert OBJECTS.label(deployment) == "Deployment/ns/web"
+    assert OBJECTS.label({"kind": "Namespace", "name": "kube-system"}) == "Namespace/kube-system"

@@ -1,0 +1,240 @@
+#!/usr/bin/python
+"""Ansible module: read a set of Kubernetes objects in one call, say which are missing."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: k8s_objects
+short_description: Read the metadata and status of a set of objects, and list those missing
+description:
+  - Reads each object of O(objects) by its API version, kind, namespace and name, in one
+    process and one connection. Returns the metadata and status of those the cluster has and
+    names those it does not. The roles' fast paths use it: one call reads the object that
+    carries a role's fingerprint and finds any object deleted by hand.
+  - Reads only; never changes anything. Returns C(metadata) (without C(managedFields)),
+    C(spec) and C(status), never C(data) or C(stringData): a Secret's or ConfigMap's content
+    never reaches a registered result.
+  - The resource's path is derived from its kind (the lower-case plural), which holds for the
+    kinds the project applies.
+  - A kubeconfig whose user is a client certificate or a bearer token, over HTTPS with no
+    proxy, is read directly (the local cluster's and minikube's; the client key goes through a
+    private temporary file, as Python's ssl loads keys from files only); any other (exec or
+    auth-provider plugins, proxies, an omitted kubeconfig) goes through the kubernetes client.
+options:
+  objects:
+    description: The objects, each with C(api_version), C(kind), C(name) and, for a namespaced
+      kind, C(namespace) (the filter k8s_identities makes them from manifests).
+    type: list
+    elements: dict
+    required: true
+  kubeconfig:
+    description: Path of the kubeconfig file; the default loading rules apply when omitted.
+    type: path
+  context:
+    description: Kubeconfig context to use; the current context when omitted.
+    type: str
+requirements: [kubernetes (for kubeconfigs not read directly)]
+"""
+
+EXAMPLES = r"""
+- name: Read the service's objects
+  k8s_objects:
+    objects: "{{ query('ansible.builtin.template', 'service.yaml.j2') | k8s_identities }}"
+    kubeconfig: /var/lib/flask-k8s/cluster/admin.kubeconfig
+  register: service_objects
+
+- name: Use the Deployment's status
+  ansible.builtin.debug:
+    msg: "{{ service_objects.found['Deployment/web/flask-app'].status.readyReplicas | default(0) }}"
+"""
+
+RETURN = r"""
+found:
+  description: The objects that exist, keyed by Kind/name (Kind/namespace/name when
+    namespaced), each with C(metadata) (without C(managedFields)), C(spec) and C(status) where
+    the object has them.
+  type: dict
+  returned: always
+missing:
+  description: The objects that do not exist, as Kind/name (Kind/namespace/name when namespaced).
+  type: list
+  elements: str
+  returned: always
+"""
+
+import base64
+import http.client
+import json
+import os
+import ssl
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+# Reads a path and returns (HTTP status, reason, body).
+Reader = Callable[[str], tuple[int, str, bytes]]
+
+
+def resource_path(obj: dict[str, Any]) -> str:
+    """The REST path of one object, e.g. /apis/apps/v1/namespaces/ns/deployments/web."""
+    kind = str(obj["kind"]).lower()
+    if kind.endswith("y"):
+        plural = kind[:-1] + "ies"
+    elif kind.endswith("s"):
+        plural = kind + "es"
+    else:
+        plural = kind + "s"
+    api_version = str(obj["api_version"])
+    prefix = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    namespace = obj.get("namespace") or ""
+    scope = f"/namespaces/{namespace}" if namespace else ""
+    return f"{prefix}{scope}/{plural}/{obj['name']}"
+
+
+def label(obj: dict[str, Any]) -> str:
+    namespace = obj.get("namespace") or ""
+    return "/".join(part for part in (str(obj["kind"]), namespace, str(obj["name"])) if part)
+
+
+def summary(resource: dict[str, Any]) -> dict[str, Any]:
+    """What a fast path may look at: metadata without managedFields, spec and status."""
+    metadata = {k: v for k, v in (resource.get("metadata") or {}).items() if k != "managedFields"}
+    kept = {k: resource[k] for k in ("spec", "status") if k in resource}
+    return {"metadata": metadata, **kept}
+
+
+def kubeconfig_entry(doc: dict[str, Any], section: str, name: str) -> dict[str, Any]:
+    for item in doc.get(section) or []:
+        if item.get("name") == name:
+            return item.get(section[:-1]) or {}
+    raise ValueError(f"the kubeconfig has no {section[:-1]} named {name!r}")
+
+
+def pem(entry: dict[str, Any], key: str, base: str) -> bytes | None:
+    """The PEM bytes of a kubeconfig entry given as KEY-data (base64) or KEY (a file path)."""
+    if entry.get(f"{key}-data"):
+        return base64.b64decode(entry[f"{key}-data"])
+    if entry.get(key):
+        with open(os.path.join(base, os.path.expanduser(entry[key])), "rb") as handle:
+            return handle.read()
+    return None
+
+
+@contextmanager
+def direct_reader(kubeconfig: str, context: str | None) -> Iterator[Reader | None]:
+    """A reader over one HTTPS connection, for a kubeconfig whose user is a client certificate
+    or a bearer token (the local cluster's and minikube's). None for anything else (exec or
+    auth-provider plugins, proxies): the kubernetes client handles those."""
+    with open(kubeconfig, encoding="utf-8") as handle:
+        doc = yaml.safe_load(handle) or {}
+    base = os.path.dirname(os.path.abspath(kubeconfig))
+    ctx = kubeconfig_entry(doc, "contexts", context or doc.get("current-context") or "")
+    cluster = kubeconfig_entry(doc, "clusters", ctx.get("cluster", ""))
+    user = kubeconfig_entry(doc, "users", ctx.get("user", ""))
+    handled_user = {"client-certificate", "client-certificate-data", "client-key",
+                    "client-key-data", "token"}  # fmt: skip
+    handled_cluster = {"server", "certificate-authority", "certificate-authority-data",
+                       "extensions"}  # fmt: skip
+    server = urlsplit(str(cluster.get("server", "")))
+    if set(user) - handled_user or set(cluster) - handled_cluster or server.scheme != "https":
+        yield None
+        return
+    tls = ssl.create_default_context()
+    ca = pem(cluster, "certificate-authority", base)
+    if ca is not None:
+        tls.load_verify_locations(cadata=ca.decode())
+    headers = {"Accept": "application/json"}
+    if user.get("token"):
+        headers["Authorization"] = f"Bearer {user['token']}"
+    cert, key = pem(user, "client-certificate", base), pem(user, "client-key", base)
+    if cert is not None and key is not None:
+        # ssl loads a client key from a file only: a private one, removed on leaving.
+        with tempfile.TemporaryDirectory() as tmp:
+            chain = os.path.join(tmp, "client.pem")
+            with open(os.open(chain, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as handle:
+                handle.write(cert.rstrip(b"\n") + b"\n" + key)
+            tls.load_cert_chain(chain)
+    connection = http.client.HTTPSConnection(
+        server.hostname or "", server.port or 443, context=tls, timeout=30
+    )
+    prefix = server.path.rstrip("/")
+
+    def read(path: str) -> tuple[int, str, bytes]:
+        connection.request("GET", prefix + path, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.reason, response.read()
+
+    try:
+        yield read
+    finally:
+        connection.close()
+
+
+@contextmanager
+def client_reader(kubeconfig: str | None, context: str | None) -> Iterator[Reader]:
+    """A reader through the kubernetes client, which knows every kind of kubeconfig."""
+    from kubernetes import config
+
+    api = config.new_client_from_config(config_file=kubeconfig, context=context)
+
+    def read(path: str) -> tuple[int, str, bytes]:
+        method, url, headers, body, post_params = api.param_serialize(
+            method="GET", resource_path=path, auth_settings=["BearerToken"]
+        )
+        response = api.call_api(
+            method, url, header_params=headers, body=body, post_params=post_params
+        )
+        return response.status, str(response.reason), response.read() or b""
+
+    with api:
+        yield read
+
+
+@contextmanager
+def reader(kubeconfig: str | None, context: str | None) -> Iterator[Reader]:
+    if kubeconfig:
+        with direct_reader(kubeconfig, context) as read:
+            if read is not None:
+                yield read
+                return
+    with client_reader(kubeconfig, context) as read:
+        yield read
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "objects": {"type": "list", "elements": "dict", "required": True},
+            "kubeconfig": {"type": "path"},
+            "context": {"type": "str"},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    found: dict[str, dict[str, Any]] = {}
+    missing: list[str] = []
+    try:
+        with reader(params["kubeconfig"], params["context"]) as read:
+            for obj in params["objects"]:
+                status, reason, data = read(resource_path(obj))
+                if status == 404:
+                    missing.append(label(obj))
+                elif 200 <= status < 300:
+                    found[label(obj)] = summary(json.loads(data))
+                else:
+                    module.fail_json(msg=f"Reading {label(obj)} failed: {status} {reason}")
+    except ImportError:
+        module.fail_json(msg=missing_required_lib("kubernetes"))
+    except (OSError, ValueError, ssl.SSLError, http.client.HTTPException) as error:
+        module.fail_json(msg=f"Reading the objects failed: {error}")
+    module.exit_json(changed=False, found=found, missing=missing)
+
+
+if __name__ == "__main__":
+    main()
