@@ -30,8 +30,8 @@ fi
 
 if ! command -v debootstrap >/dev/null 2>&1; then
   echo "build-base-image.sh: installing debootstrap" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >&2 ||
-    { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >&2; }
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q debootstrap >&2 ||
+    { apt-get -o DPkg::Lock::Timeout=300 update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q debootstrap >&2; }
 fi
 [[ -r "$ca_bundle" ]] || { echo "build-base-image.sh: $ca_bundle missing" >&2; exit 1; }
 

@@ -60,9 +60,9 @@ install_wrapper() {
 install_engine() {
   echo "docker-engine.sh: installing docker.io" >&2
   export DEBIAN_FRONTEND=noninteractive
-  if ! apt-get install -y -q docker.io >&2; then
-    apt-get update -q >&2
-    apt-get install -y -q docker.io >&2
+  if ! apt-get -o DPkg::Lock::Timeout=300 install -y -q docker.io >&2; then
+    apt-get -o DPkg::Lock::Timeout=300 update -q >&2
+    apt-get -o DPkg::Lock::Timeout=300 install -y -q docker.io >&2
   fi
 }
 

@@ -34,8 +34,8 @@ ensure() {
   if ! command -v docker-registry >/dev/null 2>&1; then
     echo "registry.sh: installing docker-registry" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q --no-install-recommends docker-registry >&2 ||
-      { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends docker-registry >&2; }
+    apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends docker-registry >&2 ||
+      { apt-get -o DPkg::Lock::Timeout=300 update -q >&2 && apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends docker-registry >&2; }
     # The package starts nothing here (no systemd); its own service stays off.
   fi
   mkdir -p "$state/storage" "$(dirname "$pidfile")" "$(dirname "$logfile")"

@@ -105,7 +105,7 @@ done
 #     TMP-* swap sets), now that no rule refers to them. The host needs the ipset tool to see
 #     them: it is installed when the engine's chains showed that it ran.
 if [[ ${policy_engine_ran:-false} == true ]] && ! command -v ipset >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q ipset >/dev/null 2>&1 ||
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q ipset >/dev/null 2>&1 ||
         echo "cluster-cleanup.sh: could not install ipset; kube-router's ipsets may remain" >&2
 fi
 if command -v ipset >/dev/null; then
