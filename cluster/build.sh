@@ -56,8 +56,8 @@ build_pause_c() {
         if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
             echo "build.sh: installing gcc and libc6-dev (pause is a static C program)" >&2
             export DEBIAN_FRONTEND=noninteractive
-            apt-get install -y -q --no-install-recommends gcc libc6-dev >&2 ||
-                { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends gcc libc6-dev >&2; } || true
+            apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends gcc libc6-dev >&2 ||
+                { apt-get -o DPkg::Lock::Timeout=300 update -q >&2 && apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends gcc libc6-dev >&2; } || true
         fi
         if ! command -v cc >/dev/null; then
             echo "build.sh: building pause $version needs a C compiler and static libc: apt-get install gcc libc6-dev" >&2
@@ -72,12 +72,131 @@ build_pause_c() {
     cc -Os -Wall -Werror -static -DVERSION="v$version" -o "$out" "$src" && strip "$out"
 }
 
-# A line every minute while a build runs, so that a long build shows it is alive.
+# A line every minute while a build runs, so that a long build shows it is alive. Stopped
+# with SIGTERM, it takes its sleep along: a sleep left behind would hold the caller's output
+# pipe open (a play, `$(build.sh)`) for up to a minute after the build.
 heartbeat() {
-    local name=$1 start=$2
-    while sleep 60; do
+    local name=$1 start=$2 sleeper=""
+    trap '[[ -z $sleeper ]] || kill "$sleeper" 2>/dev/null; exit 0' TERM
+    while :; do
+        sleep 60 &
+        sleeper=$!
+        wait "$sleeper"
         echo "build.sh: still building $name ($(($(date +%s) - start))s)" >&2
     done
+}
+
+# cluster/coredns/main.go imports upstream's plugin set (plugin.cfg) except these: a new
+# CoreDNS version's plugins are checked against it, not assumed.
+coredns_left_out="route53 azure clouddns dnssec trace"
+check_coredns_plugins() {
+    local src want have
+    src=$(cd "$here/coredns" && go list -m -f '{{.Dir}}' github.com/coredns/coredns)
+    want=$(awk -F: -v out=" $coredns_left_out " '
+        /^[a-z0-9_]+:/ && index(out, " " $1 " ") == 0 {
+            print ($2 ~ /\//) ? $2 : "github.com/coredns/coredns/plugin/" $2
+        }' "$src/plugin.cfg" | sort)
+    have=$(sed -n 's/^[[:space:]]*_ "\(.*\)"$/\1/p' "$here/coredns/main.go" | sort)
+    [[ $want == "$have" ]] || {
+        echo "build.sh: cluster/coredns/main.go does not import upstream's plugins but $coredns_left_out:" >&2
+        diff <(echo "$want") <(echo "$have") >&2 || true
+        return 1
+    }
+}
+
+# The version stamps of the Kubernetes binaries, as upstream's build sets them.
+kube_ldflags() {
+    local version=$1 minor p ldflags="-s -w"
+    minor=${version#v1.}; minor=${minor%%.*}
+    for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        ldflags+=" -X $p.gitVersion=$version -X $p.gitMajor=1 -X $p.gitMinor=$minor"
+        ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
+    done
+    echo "$ldflags"
+}
+
+is_kube() {
+    case $1 in kube-router) return 1 ;; kube-*|kubelet|kubectl|kubeadm) return 0 ;; *) return 1 ;; esac
+}
+
+# The wrapper module a component is built from and its main package: "<dir> <package>"
+# (pause: the module whose source holds pause.c, no package).
+source_of() {
+    case $1 in
+        kube-router) echo "$here/kube-router ." ;;
+        kube-*|kubelet|kubectl|kubeadm) echo "$here/k8s k8s.io/kubernetes/cmd/$1" ;;
+        pause) echo "$here/k8s -" ;;
+        etcd) echo "$here/etcd go.etcd.io/etcd/server/v3" ;;
+        coredns) echo "$here/coredns ." ;;
+        minikube) echo "$here/minikube k8s.io/minikube/cmd/minikube" ;;
+        # A module of its own, which pins the client-go it works with.
+        storage-provisioner) echo "$here/storage-provisioner k8s.io/minikube/cmd/storage-provisioner" ;;
+        crictl) echo "$here/cri-tools sigs.k8s.io/cri-tools/cmd/crictl" ;;
+        metrics-server) echo "$here/metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server" ;;
+    esac
+}
+
+# Module downloads wait on the network, not the CPU: the modules of every binary to build
+# (what `go list -deps` of its package loads) download side by side in the background from
+# the start, while the first build compiles.
+prefetch_pids=()
+prefetch_modules() {
+    local name version dir pkg
+    [[ $status_only == false ]] || return 0
+    for name in "$@"; do
+        version=$(version_of "$name")
+        [[ -x $cache/bin/$name-$version/$name ]] && continue
+        read -r dir pkg <<<"$(source_of "$name")"
+        [[ $pkg != - ]] || continue
+        (cd "$dir" && GONOSUMDB=${GONOSUMDB:+$GONOSUMDB,}k8s.io/minikube go list -deps "$pkg" >/dev/null 2>&1) &
+        prefetch_pids+=($!)
+    done
+}
+
+# The Kubernetes binaries share most of their packages: one `go build` of all those missing
+# links them side by side instead of one after the other. Each is then in the cache, and
+# build_one finds it there.
+build_kube_group() {
+    local name version out lock locks=() names=() pkgs=() start status=0 tmpdir beat
+    [[ $status_only == false ]] || return 0
+    for name in "$@"; do
+        is_kube "$name" || continue
+        version=$(version_of "$name")
+        out=$cache/bin/$name-$version/$name
+        [[ -x $out ]] && continue
+        mkdir -p "${out%/*}"
+        exec {lock}>"${out%/*}.lock"
+        flock "$lock"
+        locks+=("$lock")
+        [[ -x $out ]] || names+=("$name")
+    done
+    if ((${#names[@]} < 2)); then
+        for lock in "${locks[@]}"; do exec {lock}>&-; done
+        return 0
+    fi
+    version=$KUBERNETES_VERSION
+    check_module "$here/k8s" k8s.io/kubernetes "$version"
+    for name in "${names[@]}"; do pkgs+=("$(source_of "$name" | cut -d' ' -f2)"); done
+    tmpdir=$(mktemp -d "$cache/bin/.kube-build.XXXXXX")
+    start=$(date +%s)
+    echo "build.sh: building ${names[*]} $version (one go build)" >&2
+    heartbeat "${names[*]}" "$start" &
+    beat=$!
+    (cd "$here/k8s" && go build -ldflags "$(kube_ldflags "$version")" -o "$tmpdir/" "${pkgs[@]}") || status=$?
+    kill "$beat"
+    wait "$beat" 2>/dev/null || true
+    if ((status != 0)); then
+        rm -rf "$tmpdir"
+        echo "build.sh: building ${names[*]} failed" >&2
+        return "$status"
+    fi
+    for name in "${names[@]}"; do
+        mv -f "$tmpdir/$name" "$cache/bin/$name-$version/$name"
+    done
+    rm -rf "$tmpdir"
+    for lock in "${locks[@]}"; do exec {lock}>&-; done
+    echo "$(date -u +%FT%TZ) $(IFS=+; echo "${names[*]}") $version $(($(date +%s) - start))s" >>"$cache/build-times.log"
+    echo "build.sh: built ${names[*]} in $(($(date +%s) - start))s" >&2
 }
 
 build_one() {
@@ -93,31 +212,37 @@ build_one() {
         return 0
     fi
     mkdir -p "${out%/*}"
+    # One build of a binary at a time: a second build.sh (make binaries in the background, a
+    # play in the foreground) waits for the first and then finds the binary cached.
+    local lock
+    exec {lock}>"${out%/*}.lock"
+    if ! flock -n "$lock"; then
+        echo "build.sh: waiting for another build of $name $version" >&2
+        flock "$lock"
+    fi
+    if [[ -x $out ]]; then
+        exec {lock}>&-
+        echo "$name $out cached"
+        return 0
+    fi
     tmp=$out.tmp.$$
     start=$(date +%s)
+    read -r dir pkg <<<"$(source_of "$name")"
     case $name in
         kube-router)
             ldflags="-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$version"
             ldflags+=" -X github.com/cloudnativelabs/kube-router/v2/pkg/version.BuildDate=1970-01-01T00:00:00Z"
-            dir=$here/kube-router pkg=. mod=github.com/cloudnativelabs/kube-router/v2 modver=${version%-flask-k8s.*} ;;
+            mod=github.com/cloudnativelabs/kube-router/v2 modver=${version%-flask-k8s.*} ;;
         kube-*|kubelet|kubectl|kubeadm)
-            local minor=${version#v1.}; minor=${minor%%.*}
-            ldflags="-s -w"
-            for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-                ldflags+=" -X $p.gitVersion=$version -X $p.gitMajor=1 -X $p.gitMinor=$minor"
-                ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
-            done
-            dir=$here/k8s pkg=k8s.io/kubernetes/cmd/$name mod=k8s.io/kubernetes ;;
+            ldflags=$(kube_ldflags "$version") mod=k8s.io/kubernetes ;;
         etcd)
-            ldflags="-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$version"
-            dir=$here/etcd pkg=go.etcd.io/etcd/server/v3 mod=$pkg ;;
+            ldflags="-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$version" mod=$pkg ;;
         coredns)
             ldflags="-s -w -X github.com/coredns/coredns/coremain.GitCommit=$version"
-            dir=$here/coredns pkg=github.com/coredns/coredns mod=$pkg ;;
+            check_coredns_plugins
+            mod=github.com/coredns/coredns ;;
         minikube|storage-provisioner)
-            dir=$here/minikube mod=k8s.io/minikube modver=$MINIKUBE_VERSION
-            # storage-provisioner: a module of its own, which pins the client-go it works with.
-            if [[ $name == storage-provisioner ]]; then dir=$here/storage-provisioner; fi
+            mod=k8s.io/minikube modver=$MINIKUBE_VERSION
             minikube_stamps "$dir"
             if [[ $name == minikube ]]; then
                 ldflags="-s -w -X $mod/pkg/version.version=$MINIKUBE_VERSION"
@@ -126,14 +251,11 @@ build_one() {
                 ldflags+=" -X $mod/pkg/version.storageProvisionerVersion=$MINIKUBE_STORAGE_PROVISIONER_VERSION"
             else
                 ldflags="-s -w -X $mod/pkg/storage.version=$version"
-            fi
-            pkg=$mod/cmd/$name ;;
+            fi ;;
         crictl)
-            ldflags="-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$version"
-            dir=$here/cri-tools pkg=sigs.k8s.io/cri-tools/cmd/crictl mod=sigs.k8s.io/cri-tools ;;
+            ldflags="-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$version" mod=sigs.k8s.io/cri-tools ;;
         metrics-server)
-            ldflags="-s -w -X k8s.io/client-go/pkg/version.gitVersion=$version"
-            dir=$here/metrics-server pkg=sigs.k8s.io/metrics-server/cmd/metrics-server mod=sigs.k8s.io/metrics-server ;;
+            ldflags="-s -w -X k8s.io/client-go/pkg/version.gitVersion=$version" mod=sigs.k8s.io/metrics-server ;;
         pause) ;;
     esac
     [[ -z ${mod:-} ]] || check_module "$dir" "$mod" "${modver:-$version}"
@@ -154,6 +276,7 @@ build_one() {
         return "$status"
     fi
     mv -f "$tmp" "$out"
+    exec {lock}>&-
     echo "$(date -u +%FT%TZ) $name $version $(($(date +%s) - start))s" >>"$cache/build-times.log"
     echo "build.sh: built $name in $(($(date +%s) - start))s" >&2
     echo "$name $out built"
@@ -192,4 +315,8 @@ if [[ ${#components[@]} -eq 0 || ${components[0]} == all ]]; then
 fi
 for c in "${components[@]}"; do version_of "$c" >/dev/null; done
 mkdir -p "$cache/bin"
+prefetch_modules "${components[@]}"
+build_kube_group "${components[@]}"
 for c in "${components[@]}"; do build_one "$c"; done
+# Every download has ended by now (each build loaded its package's modules); reap them.
+for pid in "${prefetch_pids[@]}"; do wait "$pid" || true; done
