@@ -49,6 +49,15 @@ check_module() {
     }
 }
 
+# The source directory of module $2 as wrapper module $1 requires it, downloaded first when
+# the module cache does not have it (`go list -m` alone names no directory then).
+module_src() {
+    local dir
+    dir=$(cd "$1" && go mod download -json "$2" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    [[ -n $dir && -d $dir ]] || { echo "build.sh: module $2 of ${1#"$here"/} could not be downloaded" >&2; return 1; }
+    echo "$dir"
+}
+
 # Upstream's pause (a static C program in k8s.io/kubernetes' build/pause), at the tag kubeadm names.
 build_pause_c() {
     local out=$1 version=$2 src
@@ -64,7 +73,7 @@ build_pause_c() {
             return 1
         fi
     fi
-    src=$(cd "$here/k8s" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c
+    src=$(module_src "$here/k8s" k8s.io/kubernetes)/build/pause/linux/pause.c
     grep -q "^TAG ?= $version\$" "${src%/linux/pause.c}/Makefile" || {
         echo "build.sh: $src is not pause $version (see its Makefile's TAG)" >&2
         return 1
@@ -91,7 +100,7 @@ heartbeat() {
 coredns_left_out="route53 azure clouddns dnssec trace"
 check_coredns_plugins() {
     local src want have
-    src=$(cd "$here/coredns" && go list -m -f '{{.Dir}}' github.com/coredns/coredns)
+    src=$(module_src "$here/coredns" github.com/coredns/coredns)
     want=$(awk -F: -v out=" $coredns_left_out " '
         /^[a-z0-9_]+:/ && index(out, " " $1 " ") == 0 {
             print ($2 ~ /\//) ? $2 : "github.com/coredns/coredns/plugin/" $2
@@ -288,7 +297,7 @@ minikube_stamps() {
     [[ -z ${minikube_iso_version:-} ]] || return 0
     local src info want_tag
     export GONOSUMDB=${GONOSUMDB:+$GONOSUMDB,}k8s.io/minikube
-    src=$(cd "$1" && go list -m -f '{{.Dir}}' k8s.io/minikube)
+    src=$(module_src "$1" k8s.io/minikube)
     minikube_iso_version=$(awk '$1 == "ISO_VERSION" && $2 == "?=" { print $3 }' "$src/Makefile")
     want_tag=$(awk '$1 == "STORAGE_PROVISIONER_TAG" && $2 == "?=" { print $3 }' "$src/Makefile")
     [[ $want_tag == "$MINIKUBE_STORAGE_PROVISIONER_VERSION" ]] || {
