@@ -8,6 +8,7 @@ worker reports the whole pod. Without it (tests, flask run) the in-process regis
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -40,9 +41,24 @@ DB_ERRORS = Counter(
 )
 
 
+# A method outside these is counted as "other": a client choosing methods cannot add series.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+# The labelled children of each (method, route, status), looked up once per process: routes
+# are templates (or "unmatched"), methods the ones above, so the map stays small.
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def observe(method: str, route: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(method, route, str(status)).inc()
-    LATENCY.labels(method, route).observe(seconds)
+    if method not in _METHODS:
+        method = "other"
+    key = (method, route, status)
+    children = _children.get(key)
+    if children is None:
+        children = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route))
+        _children[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def render() -> tuple[bytes, str]:

@@ -95,3 +95,12 @@ def test_unmatched_paths_share_one_label(service):
     assert (
         sample(text, "flaskapp_http_requests_total", {"route": "unmatched", "status": "404"}) >= 3
     )
+
+
+def test_methods_a_client_invents_share_one_label(service):
+    for method in ("FOO", "BAR", "BREW"):
+        requests.request(method, f"{service.url}/data", timeout=10)
+    text = scrape(service.url)
+    for method in ("FOO", "BAR", "BREW"):
+        assert f'method="{method}"' not in text
+    assert sample(text, "flaskapp_http_requests_total", {"method": "other", "status": "405"}) >= 3
