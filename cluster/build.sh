@@ -146,20 +146,37 @@ source_of() {
 }
 
 # Module downloads wait on the network, not the CPU: the modules of every binary to build
-# (what `go list -deps` of its package loads) download side by side in the background from
-# the start, while the first build compiles.
+# (what `go list -deps` of its packages loads, one `go list` per wrapper module) download side
+# by side in the background from the start, while the first build compiles.
 prefetch_pids=()
 prefetch_modules() {
     local name version dir pkg
+    local -A dir_pkgs=()
     [[ $status_only == false ]] || return 0
     for name in "$@"; do
         version=$(version_of "$name")
         [[ -x $cache/bin/$name-$version/$name ]] && continue
         read -r dir pkg <<<"$(source_of "$name")"
         [[ $pkg != - ]] || continue
-        (cd "$dir" && GONOSUMDB=${GONOSUMDB:+$GONOSUMDB,}k8s.io/minikube go list -deps "$pkg" >/dev/null 2>&1) &
+        dir_pkgs[$dir]+=" $pkg"
+    done
+    for dir in "${!dir_pkgs[@]}"; do
+        # shellcheck disable=SC2086 # the packages are one word each
+        (cd "$dir" && GONOSUMDB=${GONOSUMDB:+$GONOSUMDB,}k8s.io/minikube go list -deps ${dir_pkgs[$dir]} >/dev/null 2>&1) &
         prefetch_pids+=($!)
     done
+}
+
+# Takes the lock of the binary $3 ($1 $2) into lock_fd, saying so when another build.sh holds
+# it: one build of a binary at a time, so a second build.sh (make binaries in the background,
+# a play in the foreground) waits for the first and then finds the binary cached.
+lock_binary() {
+    mkdir -p "${3%/*}"
+    exec {lock_fd}>"${3%/*}.lock"
+    if ! flock -n "$lock_fd"; then
+        echo "build.sh: waiting for another build of $1 $2" >&2
+        flock "$lock_fd"
+    fi
 }
 
 # The Kubernetes binaries share most of their packages: one `go build` of all those missing
@@ -173,10 +190,8 @@ build_kube_group() {
         version=$(version_of "$name")
         out=$cache/bin/$name-$version/$name
         [[ -x $out ]] && continue
-        mkdir -p "${out%/*}"
-        exec {lock}>"${out%/*}.lock"
-        flock "$lock"
-        locks+=("$lock")
+        lock_binary "$name" "$version" "$out"
+        locks+=("$lock_fd")
         [[ -x $out ]] || names+=("$name")
     done
     if ((${#names[@]} < 2)); then
@@ -220,15 +235,8 @@ build_one() {
         echo "$name $out missing"
         return 0
     fi
-    mkdir -p "${out%/*}"
-    # One build of a binary at a time: a second build.sh (make binaries in the background, a
-    # play in the foreground) waits for the first and then finds the binary cached.
-    local lock
-    exec {lock}>"${out%/*}.lock"
-    if ! flock -n "$lock"; then
-        echo "build.sh: waiting for another build of $name $version" >&2
-        flock "$lock"
-    fi
+    lock_binary "$name" "$version" "$out"
+    local lock=$lock_fd
     if [[ -x $out ]]; then
         exec {lock}>&-
         echo "$name $out cached"
