@@ -2,8 +2,9 @@
 
 # Base image passed to the Dockerfile; made locally by scripts/build-base-image.sh.
 BASE_IMAGE ?= flask-k8s/python-base:bookworm
-# Seconds per phase and client processes of the API benchmark.
-BENCH_DURATION ?= 10
+# Seconds per phase, rounds (phases per contender) and client processes of the API benchmark.
+BENCH_DURATION ?= 5
+BENCH_ROUNDS ?= 3
 BENCH_CLIENTS ?= 4
 # Extra pytest arguments for test-app, e.g. PYTEST_ARGS='-k outage'.
 PYTEST_ARGS ?=
@@ -23,8 +24,8 @@ test-app: venv ## Service checks: ruff, then pytest tests/app against FerretDB a
 	if [[ $$rc -eq 5 ]]; then echo "test-app: pytest collected no tests" >&2; fi; \
 	exit $$rc
 
-bench-api: venv ## Benchmark POST /data and GET /data over HTTP against raw pymongo
-	python bench/bench_api.py --duration $(BENCH_DURATION) --clients $(BENCH_CLIENTS)
+bench-api: venv ## Benchmark POST /data and GET /data over HTTP against raw pymongo and a bare WSGI floor (BENCH_DURATION, BENCH_ROUNDS, BENCH_CLIENTS)
+	python bench/bench_api.py --duration $(BENCH_DURATION) --rounds $(BENCH_ROUNDS) --clients $(BENCH_CLIENTS)
 
 base-image: venv ## Build the local base image for the Dockerfile (starts a Docker engine if needed)
 	scripts/docker-engine.sh ensure
