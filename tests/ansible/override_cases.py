@@ -181,6 +181,15 @@ FLASKAPP = {
         ),
         more_invalid=(('["x"]', "unable to convert to dict"),),
     ),
+    "flaskapp_api_keys": Case(
+        json.dumps([{"name": "ci", "scope": "read", "key": "k" * 43}]),
+        json.dumps([{"name": "ci bot", "scope": "admin", "key": "k" * 43}]),
+        "needs a scope of read or write",
+        more_invalid=(
+            (json.dumps([{"name": "ci", "scope": "read", "key": "short"}]), "at least 32"),
+            ('{"name": "ci"}', "must be a list"),
+        ),
+    ),
     "flaskapp_credentials_checksum": Case(
         "ab" * 32,
         "not-a-checksum",

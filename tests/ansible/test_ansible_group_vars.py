@@ -86,5 +86,6 @@ def test_group_vars_hold_project_settings_and_the_vault_indirection_only():
             "mongodb_root_password",
             "mongodb_app_username",
             "mongodb_app_password",
+            "flaskapp_api_keys",
         )
     }

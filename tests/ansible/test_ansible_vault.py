@@ -33,8 +33,11 @@ def task_names_of(tasks: list) -> set:
     return names
 
 
+# The pre-flight play's tasks and the flaskapp role's check of the API keys it includes.
 PREFLIGHT_TASKS = task_names_of(
     yaml.safe_load((REPO / "playbooks" / "preflight.yml").read_text())[0]["tasks"]
+) | task_names_of(
+    yaml.safe_load((REPO / "roles" / "flaskapp" / "tasks" / "api_keys.yml").read_text())
 )
 
 
@@ -73,12 +76,28 @@ def test_setup_writes_strong_random_credentials_encrypted_and_private(vault):
         "vault_mongodb_root_password",
         "vault_mongodb_app_username",
         "vault_mongodb_app_password",
+        "vault_flaskapp_api_keys",
     }
     for key in ("vault_mongodb_root_password", "vault_mongodb_app_password"):
         assert re.fullmatch(r"[A-Za-z0-9]{32}", values[key]), key
         assert values[key] not in text
     assert values["vault_mongodb_root_password"] != values["vault_mongodb_app_password"]
     assert values["vault_mongodb_root_username"] != values["vault_mongodb_app_username"]
+
+
+def test_setup_makes_a_random_write_key_and_read_key_of_256_bits(vault):
+    keys = vault.values["vault_flaskapp_api_keys"]
+    assert [(entry["name"], entry["scope"]) for entry in keys] == [
+        ("writer", "write"),
+        ("reader", "read"),
+    ]
+    for entry in keys:
+        assert set(entry) == {"name", "scope", "key"}
+        # secrets.token_urlsafe(32)'s alphabet and length.
+        assert re.fullmatch(r"[A-Za-z0-9_-]{43}", entry["key"]), entry["name"]
+        assert entry["key"] not in vault.secrets_file.read_text()
+        assert entry["key"] not in vault.setup_output
+    assert keys[0]["key"] != keys[1]["key"]
 
 
 def test_setup_keeps_the_existing_password_and_credentials(vault):
@@ -101,6 +120,8 @@ def test_no_credential_appears_in_the_output_of_the_plays(vault, rendered_root):
     for key, value in vault.values.items():
         if "password" in key:
             assert value not in output
+    for entry in vault.values["vault_flaskapp_api_keys"]:
+        assert entry["key"] not in output
 
 
 def test_rendered_secret_carries_the_vault_values(vault, manifests):
@@ -320,3 +341,181 @@ def test_teardown_needs_no_credentials_and_says_when_nothing_is_deployed(tmp_pat
     assert "No local cluster answers: nothing deployed to remove." in result.stdout
     assert not absent.exists()
     assert not (tmp_path / ".config" / "flask-k8s").exists()
+
+
+def encrypt(vault, directory: Path, text: str, name: str = "secrets.yml") -> Path:
+    plain = directory / f"{name}.plain"
+    plain.write_text(text)
+    encrypted = directory / name
+    run([BIN / "ansible-vault", "encrypt", "--output", encrypted, plain], vault.env())
+    plain.unlink()
+    return encrypted
+
+
+def decrypt(vault, path: Path) -> str:
+    return run([BIN / "ansible-vault", "decrypt", "--output=-", path], vault.env()).stdout
+
+
+# The credentials of a vault made before the API keys: comments, odd spacing, a value of the
+# team's own and no newline at the end, which the keys must not disturb.
+OLD_VAULT = """# Our team's credentials.
+vault_mongodb_root_username: admin    # the administrator
+vault_mongodb_root_password: 'root-password-of-the-team'
+vault_mongodb_app_username: app
+vault_mongodb_app_password: app-password-of-the-team
+team_note: {owner: ops, rotated: 2026-01-01}"""
+
+
+def test_setup_adds_the_api_keys_to_a_vault_without_them_and_changes_nothing_else(vault, tmp_path):
+    secrets_file = encrypt(vault, tmp_path, OLD_VAULT)
+    secrets_file.chmod(0o640)
+    header = secrets_file.read_text().splitlines()[0]
+    result = setup(vault.env(), secrets_file)
+    assert (
+        f"Added the API keys writer (scope write) and reader (scope read) to {secrets_file}"
+        in " ".join(result.stdout.split())
+    )
+    text = decrypt(vault, secrets_file)
+    assert text.startswith(OLD_VAULT + "\n")
+    values = yaml.safe_load(text)
+    keys = values.pop("vault_flaskapp_api_keys")
+    assert values == yaml.safe_load(OLD_VAULT)
+    assert [(entry["name"], entry["scope"]) for entry in keys] == [
+        ("writer", "write"),
+        ("reader", "read"),
+    ]
+    for entry in keys:
+        assert re.fullmatch(r"[A-Za-z0-9_-]{43}", entry["key"])
+        assert entry["key"] not in result.stdout + result.stderr
+    assert secrets_file.read_text().splitlines()[0] == header
+    assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o640
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["secrets.yml"]
+    before = secrets_file.read_bytes()
+    setup(vault.env(), secrets_file)
+    assert secrets_file.read_bytes() == before
+
+
+def test_setup_keeps_the_vault_id_label_of_the_credentials(vault, tmp_path):
+    plain = tmp_path / "plain"
+    plain.write_text(OLD_VAULT + "\n")
+    secrets_file = tmp_path / "secrets.yml"
+    env = vault.env()
+    env["ANSIBLE_VAULT_PASSWORD_FILE"] = str(tmp_path / "unused")
+    make_password_file(tmp_path, "unused")
+    run(
+        [
+            BIN / "ansible-vault",
+            "encrypt",
+            f"--vault-id=team@{vault.password_file}",
+            "--encrypt-vault-id=team",
+            "--output",
+            secrets_file,
+            plain,
+        ],
+        env,
+    )
+    setup(vault.env(), secrets_file)
+    assert secrets_file.read_text().startswith("$ANSIBLE_VAULT;1.2;AES256;team\n")
+    assert decrypt(vault, secrets_file).startswith(OLD_VAULT + "\n\n# API keys")
+
+
+def test_setup_leaves_api_keys_alone_once_the_vault_has_them(vault, tmp_path):
+    """After a rotation the vault may hold neither writer nor reader: setup adds nothing back."""
+    rotated = OLD_VAULT + "\nvault_flaskapp_api_keys:\n  - {name: ci-2027, scope: write, key: %s}\n"
+    secrets_file = encrypt(vault, tmp_path, rotated % ("k" * 43))
+    before = secrets_file.read_bytes()
+    setup(vault.env(), secrets_file)
+    assert secrets_file.read_bytes() == before
+
+
+def test_setup_leaves_the_credentials_as_they_were_when_they_do_not_decrypt(vault, tmp_path):
+    secrets_file = encrypt(vault, tmp_path, OLD_VAULT)
+    before = secrets_file.read_bytes()
+    env = ansible_env(make_password_file(tmp_path, "other-pass"))
+    result = setup(env, secrets_file, check=False)
+    assert result.returncode != 0
+    assert f"does not decrypt {secrets_file}" in " ".join(result.stdout.split())
+    assert secrets_file.read_bytes() == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["other-pass", "secrets.yml"]
+
+
+def preflight(vault, secrets_file: Path) -> subprocess.CompletedProcess:
+    return run(
+        [
+            BIN / "ansible-playbook",
+            "playbooks/site.yml",
+            *NO_CLUSTER,
+            "-e",
+            f"flask_k8s_secrets_file={secrets_file}",
+        ],
+        vault.env(),
+        check=False,
+    )
+
+
+def test_a_vault_without_api_keys_stops_site_with_the_way_to_add_them(vault, tmp_path):
+    secrets_file = encrypt(vault, tmp_path, OLD_VAULT)
+    result = preflight(vault, secrets_file)
+    assert result.returncode != 0
+    assert (
+        f"{secrets_file} holds no vault_flaskapp_api_keys: run `make setup`, which adds the "
+        "service's API keys (writer and reader) to it and changes nothing else."
+    ) in " ".join(result.stdout.split())
+    assert set(task_names(result.stdout)) <= PREFLIGHT_TASKS
+
+
+BAD_KEYS = [
+    {"name": "writer", "scope": "write", "key": "a" * 40},
+    {"name": "writer", "scope": "admin", "key": "short-key"},
+    {"name": "has space", "scope": "read", "key": "a" * 40},
+    {"name": "x" * 65, "scope": "read", "key": "b" * 33 + " c"},
+    {"name": "typo", "scope": "read", "key": "c" * 40, "scopes": "write"},
+    {"name": "number", "scope": "read", "key": 12345678901234567890123456789012345},
+    "just-a-string",
+]
+
+
+def test_preflight_says_each_problem_of_the_api_keys_in_one_sentence(vault, tmp_path):
+    values = {key: value for key, value in vault.values.items() if key.startswith("vault_mongodb")}
+    values["vault_flaskapp_api_keys"] = BAD_KEYS
+    secrets_file = encrypt(vault, tmp_path, yaml.safe_dump(values))
+    result = preflight(vault, secrets_file)
+    assert result.returncode != 0
+    output = " ".join(result.stdout.split())
+    where = f"vault_flaskapp_api_keys in {secrets_file}"
+    x65 = "x" * 65
+    for sentence in (
+        f"{where} entry 2 (writer) needs a scope of read or write, got 'admin'.",
+        f"{where} entry 2 (writer) needs a key of at least 32 characters",
+        f"{where} entry 3 (has space) needs a name of 1-64 letters, digits, '.', '_' or '-', "
+        "got 'has space'.",
+        f"{where} entry 4 ({x65}) needs a name of 1-64",
+        f"{where} entry 4 ({x65}) has a key with characters a client cannot send in an "
+        "Authorization header",
+        f"{where} entry 5 (typo) has fields other than name, scope and key: scopes.",
+        f"{where} entry 6 (number) needs a key of at least 32 characters",
+        f"{where} entry 7 must be a mapping with name, scope and key.",
+        f"{where} names writer more than once: names are unique.",
+        f"{where} entry 1 (writer) and entry 3 (has space) have the same key: give each its own.",
+    ):
+        assert sentence in output, sentence
+    for entry in BAD_KEYS:
+        if isinstance(entry, dict) and isinstance(entry["key"], str):
+            assert entry["key"] not in result.stdout + result.stderr
+    assert set(task_names(result.stdout)) <= PREFLIGHT_TASKS
+    for play in SITE_PLAYS:
+        assert f"PLAY [{play}]" not in result.stdout
+
+
+def test_preflight_accepts_the_keys_setup_makes(vault):
+    result = run(
+        [
+            BIN / "ansible-playbook",
+            "playbooks/preflight.yml",
+            "-e",
+            f"flask_k8s_secrets_file={vault.secrets_file}",
+        ],
+        vault.env(),
+    )
+    assert "Ensure the API keys are well-formed" in result.stdout
+
