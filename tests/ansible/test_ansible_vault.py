@@ -519,3 +519,34 @@ def test_preflight_accepts_the_keys_setup_makes(vault):
     )
     assert "Ensure the API keys are well-formed" in result.stdout
 
+
+def test_ansible_vault_before_setup_stops_with_one_sentence_and_encrypts_nothing(vault, tmp_path):
+    env = fresh_clone_env(tmp_path)
+    sentence = (
+        f"There is no vault password at {tmp_path}/.config/flask-k8s/vault-pass yet: run "
+        "`make setup` first, which creates it and this clone's credentials."
+    )
+    notes = tmp_path / "notes.yml"
+    notes.write_text("team_note: not yet a secret\n")
+    result = run([BIN / "ansible-vault", "encrypt", notes], env, check=False)
+    assert result.returncode != 0
+    assert sentence in result.stderr
+    assert notes.read_text() == "team_note: not yet a secret\n"
+    for command in ("view", "edit", "decrypt", "rekey"):
+        result = run([BIN / "ansible-vault", command, vault.secrets_file], env, check=False)
+        assert result.returncode != 0, command
+        assert sentence in result.stderr, command
+    assert not (tmp_path / ".config").exists()
+
+
+def test_other_tools_get_a_random_password_that_decrypts_nothing_before_setup(tmp_path):
+    env = fresh_clone_env(tmp_path)
+    client = REPO / "scripts" / "vault-password"
+    first, second = (
+        subprocess.run([client], env=env, capture_output=True, text=True, check=True).stdout
+        for _ in range(2)
+    )
+    assert first != second
+    assert len(first.strip()) >= 43
+    result = run([BIN / "ansible-inventory", "--list"], env)
+    assert "localhost" in result.stdout
