@@ -3,7 +3,9 @@
 Every line is one JSON object followed by a newline:
 
 - line 1, the header: format name and version, database, collection, the cut time
-  (``created``), the engine it came from and the collection's indexes;
+  (``created``), the engine it came from, the collection's indexes, whether a schedule made
+  it (``scheduled``) and the collection's size on the server then (``collection_bytes``,
+  which the next dump's space estimate scales from);
 - then one line a record, in MongoDB Extended JSON v2, canonical mode, so that every BSON
   type (ObjectId, date, 32/64-bit integer, double, ...) and the order of keys come back exactly;
 - last, the trailer: the number of records and the SHA-256 of every byte before the trailer.
@@ -57,6 +59,11 @@ class BackupError(Exception):
         self.fields = fields
 
 
+class Terminated(BaseException):
+    """The process was asked to stop (SIGTERM): raised where it runs, so that every cleanup
+    (a partial file, a staging collection, the write freeze) still happens."""
+
+
 def damaged(clause: str) -> BackupError:
     return BackupError("damaged", clause)
 
@@ -71,6 +78,17 @@ class Summary:
     sha256: str
     size: int
     indexes: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether the backup schedule wrote it (a backup from before the field: no)."""
+        return self.header.get("scheduled") is True
+
+    @property
+    def collection_bytes(self) -> int:
+        """The collection's size on the server when it was dumped (0: not recorded)."""
+        value = self.header.get("collection_bytes")
+        return value if isinstance(value, int) and value > 0 else 0
 
 
 def encode_line(value: dict[str, Any], options: JSONOptions) -> bytes:

@@ -1,4 +1,4 @@
-"""The backup directory: names by time, the latest backup, listing and pruning.
+"""The backup directory: names by time, the latest backup, listing and stale partial files.
 
 A backup is written as a hidden partial file and appears under its final name,
 ``records-<UTC time>.jsonl``, only once complete (a hard link, which never replaces an existing
@@ -82,21 +82,12 @@ def publish(partial: Path, final: Path) -> None:
         os.close(directory)
 
 
-def prune(directory: Path, keep: int) -> tuple[list[Path], list[Path]]:
-    """Delete all but the ``keep`` newest backups, and stale partial files.
-
-    Returns (kept, deleted)."""
-    if keep < 1:
-        raise BackupError("usage", f"keep must be at least 1, got {keep}")
-    found = backups(directory)
-    kept, old = found[:keep], found[keep:]
+def stale_partials(directory: Path) -> list[Path]:
+    """Partial files nobody has written to for STALE_PARTIAL_SECONDS: dumps that died."""
     now = time.time()
-    stale = [
+    return [
         path
         for path in directory.iterdir()
         if path.name.startswith(PARTIAL_PREFIX)
         and now - path.stat().st_mtime > STALE_PARTIAL_SECONDS
     ]
-    for path in old + stale:
-        path.unlink(missing_ok=True)
-    return kept, old + stale

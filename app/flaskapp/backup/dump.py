@@ -51,6 +51,7 @@ class Dumped:
     seconds: float
     engine: str
     indexes: int
+    scheduled: bool
 
 
 def engine_of(client: MongoClient) -> str:
@@ -76,12 +77,22 @@ def index_specs(client: MongoClient, database: str) -> list[dict[str, Any]]:
     return specs
 
 
-def batch_size(client: MongoClient, database: str) -> int:
-    """Documents a batch so that a batch of average documents is about BATCH_BYTES."""
+def collection_stats(client: MongoClient, database: str) -> dict[str, Any]:
+    """collStats of the records collection; empty when the server has none to give."""
     try:
-        average = int(client[database].command("collStats", COLLECTION).get("avgObjSize") or 0)
+        return dict(client[database].command("collStats", COLLECTION))
     except OperationFailure:
-        average = 0
+        return {}
+
+
+def collection_bytes(stats: dict[str, Any]) -> int:
+    """The collection's size as the server reports it (0 when unknown or empty)."""
+    return int(stats.get("size") or 0)
+
+
+def batch_size(stats: dict[str, Any]) -> int:
+    """Documents a batch so that a batch of average documents is about BATCH_BYTES."""
+    average = int(stats.get("avgObjSize") or 0)
     return max(1, min(BATCH_SIZE, BATCH_BYTES // average)) if average > 0 else BATCH_SIZE
 
 
@@ -91,7 +102,15 @@ def cut_time(now: datetime | None = None) -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def dump(client: MongoClient, database: str, directory: Path) -> Dumped:
+def dump(
+    client: MongoClient,
+    database: str,
+    directory: Path,
+    stats: dict[str, Any],
+    scheduled: bool = False,
+) -> Dumped:
+    """Write a backup of the collection whose collStats are ``stats`` (read by the caller
+    for its space check), marked as the schedule's when ``scheduled``."""
     catalog.check_directory(directory)
     started = time.monotonic()
     cut = cut_time()
@@ -105,10 +124,18 @@ def dump(client: MongoClient, database: str, directory: Path) -> Dumped:
         "created": created,
         "engine": engine,
         "indexes": indexes,
+        "scheduled": scheduled,
+        "collection_bytes": collection_bytes(stats),
     }
     log.info(
         "dump started",
-        extra={"file": name, "database": database, "cut": created, "engine": engine},
+        extra={
+            "file": name,
+            "database": database,
+            "cut": created,
+            "engine": engine,
+            "scheduled": scheduled,
+        },
     )
     partial = directory / catalog.partial_for(name)
     descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -118,7 +145,7 @@ def dump(client: MongoClient, database: str, directory: Path) -> Dumped:
             writer = archive.Writer(out, header)
             records = client[database].get_collection(COLLECTION, codec_options=RAW)
             next_report = time.monotonic() + PROGRESS_SECONDS
-            for raw in records.find({}, batch_size=batch_size(client, database)):
+            for raw in records.find({}, batch_size=batch_size(stats)):
                 document = bson.decode(raw.raw, DECODE)
                 created_at = document.get("created_at")
                 if isinstance(created_at, datetime) and created_at > cut:
@@ -146,4 +173,5 @@ def dump(client: MongoClient, database: str, directory: Path) -> Dumped:
         seconds=time.monotonic() - started,
         engine=engine,
         indexes=len(indexes),
+        scheduled=scheduled,
     )
