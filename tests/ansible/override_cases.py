@@ -741,6 +741,9 @@ MINIKUBE = {
 DUMP = component("backup")
 RESTORE = component("restore")
 COPY = component("backup-copy")
+DRILL = component("drill")
+STATUS = component("backup-status")
+PRUNE = component("backup-prune")
 BACKUP = {
     "backup_database": Case(
         json.dumps(
@@ -797,12 +800,6 @@ BACKUP = {
         "StorageClass name",
         renders("PersistentVolumeClaim", "spec.storageClassName", "fast-ssd"),
     ),
-    "backup_volume_permissions_enabled": Case(
-        "true",
-        "maybe",
-        BOOL,
-        renders("Job", "spec.template.spec.initContainers.0.name", "volume-permissions", DUMP),
-    ),
     "backup_resources": Case(
         MONGODB_RESOURCES,
         MONGODB_RESOURCES.replace("200m", "lots"),
@@ -823,10 +820,20 @@ BACKUP = {
     ),
     "backup_schedule_enabled": Case("true", "maybe", BOOL),
     "backup_schedule": Case(
-        "30 2 * * *",
+        "30 2 * * 1-5",
         "daily",
         "cron schedule of five fields",
-        renders("CronJob", "spec.schedule", "30 2 * * *"),
+        all_of(
+            renders("CronJob", "spec.schedule", "30 2 * * 1-5"),
+            # status judges the scheduled backups by the longest gap: Friday to Monday.
+            renders(
+                "Job",
+                f"{FLASK}.command",
+                ["python", "-m", "flaskapp.backup", "status", "--max-age-seconds", "259200"],
+                STATUS,
+            ),
+        ),
+        {"backup_schedule_enabled": "true"},
     ),
     "backup_schedule_time_zone": Case(
         "Europe/Paris",
@@ -838,7 +845,20 @@ BACKUP = {
         "14",
         "0",
         "from 1 to 1000",
-        contains("CronJob", f"spec.jobTemplate.{FLASK}.command", "14"),
+        all_of(
+            contains("CronJob", f"spec.jobTemplate.{FLASK}.command", "14"),
+            contains("Job", f"{FLASK}.command", "14", PRUNE),
+        ),
+    ),
+    "backup_prune_min_ratio": Case(
+        "0.25",
+        "2",
+        "from 0 to 1",
+        all_of(
+            contains("CronJob", f"spec.jobTemplate.{FLASK}.command", "0.25"),
+            contains("Job", f"{FLASK}.command", "0.25", PRUNE),
+        ),
+        more_invalid=(("-0.5", "from 0 to 1"),),
     ),
     "backup_name": Case(
         "backup-20260101.archive",
@@ -855,6 +875,13 @@ BACKUP = {
     ),
     "backup_replace": Case(
         "true", "maybe", BOOL, contains("Job", f"{FLASK}.command", "--replace", RESTORE)
+    ),
+    "backup_recover": Case("true", "maybe", BOOL),
+    "backup_drill_match": Case(
+        '{"data.marker": "run-7"}',
+        "[1]",
+        "unable to convert to dict",
+        contains("Job", f"{FLASK}.command", '{"data.marker": "run-7"}', DRILL),
     ),
     "backup_fetch_dir": Case("/tmp/fetched", "fetched", "absolute path"),
     "backup_transfer_timeout": Case(

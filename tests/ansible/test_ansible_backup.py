@@ -7,14 +7,34 @@ database's NetworkPolicy)."""
 import base64
 import json
 import os
+import sys
 
 import pytest
 import yaml
+from ansible.errors import AnsibleFilterError
 from ansible_support import BIN, COMBINATIONS, REPO, find, load_documents, one, run
+
+sys.path.insert(0, str(REPO / "roles" / "backup" / "filter_plugins"))
+from backup_cron import backup_cron_interval
 
 NAMES = [combo["name"] for combo in COMBINATIONS]
 BY_NAME = {combo["name"]: combo for combo in COMBINATIONS}
-DATABASE_JOBS = ("backup", "scheduled-backup", "restore")
+TOOL = ["python", "-m", "flaskapp.backup"]
+# The pods that reach the database, and what each runs.
+DATABASE_JOBS = {
+    "backup": [*TOOL, "dump"],
+    "scheduled-backup": [*TOOL, "dump", "--keep", "7", "--min-ratio", "0.5", "--scheduled"],
+    "restore": [*TOOL, "restore", "latest"],
+    "recover": [*TOOL, "recover"],
+    "drill": [*TOOL, "drill", "--name", "latest", "--match", "{}"],
+}
+# The pods that only mount the backup volume.
+VOLUME_JOBS = {
+    "backup-verify": [*TOOL, "verify", "--all"],
+    "backup-status": [*TOOL, "status"],
+    "backup-prune": [*TOOL, "prune", "--keep", "7", "--min-ratio", "0.5"],
+    "backup-copy": ["sleep", "600"],
+}
 
 
 @pytest.fixture(params=NAMES)
@@ -53,16 +73,11 @@ def test_every_backup_manifest_passes_strict_schema_validation_for_kubernetes_1_
     )
 
 
-def test_the_role_renders_its_claim_cronjob_and_three_jobs(combo):
+def test_the_role_renders_its_claim_cronjob_and_a_job_for_each_command(combo):
     _, documents, _ = combo
-    assert sorted(doc["kind"] for doc in documents) == [
-        "CronJob",
-        "Job",
-        "Job",
-        "Job",
-        "PersistentVolumeClaim",
-    ]
-    assert sorted(pods(documents)) == ["backup", "backup-copy", "restore", "scheduled-backup"]
+    kinds = sorted(doc["kind"] for doc in documents)
+    assert kinds == ["CronJob", *["Job"] * 8, "PersistentVolumeClaim"]
+    assert sorted(pods(documents)) == sorted([*DATABASE_JOBS, *VOLUME_JOBS])
     for doc in documents:
         assert doc["metadata"]["namespace"] == "flask-mongodb"
         assert len(doc["metadata"]["name"]) <= 52
@@ -91,7 +106,7 @@ def test_backup_volume_is_2gi_of_the_providers_class(combo):
         assert volumes["backups"]["persistentVolumeClaim"] == {"claimName": "mongodb-backups"}
 
 
-def test_schedule_dumps_daily_and_keeps_the_newest_seven(combo):
+def test_schedule_dumps_daily_marked_scheduled_and_prunes_under_the_shrink_guard(combo):
     _, documents, _ = combo
     cronjob = one(documents, "CronJob", "mongodb-backup")
     spec = cronjob["spec"]
@@ -100,8 +115,24 @@ def test_schedule_dumps_daily_and_keeps_the_newest_seven(combo):
         "Etc/UTC",
         "Forbid",
     )
-    container = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"] == ["python", "-m", "flaskapp.backup", "dump", "--keep", "7"]
+    job = spec["jobTemplate"]["spec"]
+    container = job["template"]["spec"]["containers"][0]
+    assert container["command"] == DATABASE_JOBS["scheduled-backup"]
+    # A transient failure is retried twice; a refusal by the retention rules (3) or bad usage
+    # (2) fails the Job at once, so the CronJob shows it and no second backup is written.
+    assert job["backoffLimit"] == 2
+    assert job["podFailurePolicy"] == {
+        "rules": [
+            {
+                "action": "FailJob",
+                "onExitCodes": {
+                    "containerName": "scheduled-backup",
+                    "operator": "In",
+                    "values": [2, 3],
+                },
+            }
+        ]
+    }
 
 
 def test_jobs_run_the_backup_tool_from_the_flask_image(combo):
@@ -112,50 +143,50 @@ def test_jobs_run_the_backup_tool_from_the_flask_image(combo):
         component: template["spec"]["containers"][0]["command"]
         for component, template in templates.items()
     }
-    assert commands["backup"] == ["python", "-m", "flaskapp.backup", "dump"]
-    assert commands["restore"] == ["python", "-m", "flaskapp.backup", "restore", "latest"]
-    assert commands["backup-copy"][0] == "sleep"
+    assert commands == {**DATABASE_JOBS, **VOLUME_JOBS}
     for template in templates.values():
-        for container in template["spec"]["containers"] + template["spec"]["initContainers"]:
+        for container in template["spec"]["containers"]:
             assert container["image"] == flask["image"]
     if settings["provider"] == "existing":
         assert flask["image"].startswith("registry.example.com:5000/")
     names = [doc["metadata"]["name"] for doc in find(documents, "Job")]
     assert sorted(name.rsplit("-", 1)[0] for name in names) == [
         "mongodb-copy",
+        "mongodb-drill",
         "mongodb-dump",
+        "mongodb-prune",
+        "mongodb-recover",
         "mongodb-restore",
+        "mongodb-status",
+        "mongodb-verify",
     ]
     assert all(len(name.rsplit("-", 1)[1]) == 14 for name in names), names
 
 
-def test_every_backup_pod_is_hardened(combo):
-    settings, documents, _ = combo
+def test_every_backup_pod_meets_the_restricted_profile_without_a_chown(combo):
+    _, documents, _ = combo
     for component, template in pods(documents).items():
         spec = template["spec"]
         assert spec["restartPolicy"] == "Never", component
         assert spec["automountServiceAccountToken"] is False, component
-        assert spec["securityContext"]["runAsNonRoot"] is True, component
-        assert spec["securityContext"]["runAsUser"] == 10001, component
-        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, component
+        assert "initContainers" not in spec, component
+        pod = spec["securityContext"]
+        assert (pod["runAsNonRoot"], pod["runAsUser"], pod["fsGroup"]) == (True, 10001, 10001)
+        assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, component
+        for volume in spec["volumes"]:
+            assert set(volume) - {"name"} <= {"persistentVolumeClaim", "emptyDir"}, component
         for container in spec["containers"]:
             context = container["securityContext"]
-            assert context["allowPrivilegeEscalation"] is False, component
-            assert context["readOnlyRootFilesystem"] is True, component
-            assert context["capabilities"] == {"drop": ["ALL"]}, component
-            assert "runAsUser" not in context, component
+            assert context == {
+                "runAsNonRoot": True,
+                "allowPrivilegeEscalation": False,
+                "readOnlyRootFilesystem": True,
+                "privileged": False,
+                "capabilities": {"drop": ["ALL"]},
+                "seccompProfile": {"type": "RuntimeDefault"},
+            }, component
             assert set(container["resources"]) == {"requests", "limits"}, component
             assert "/tmp" in [mount["mountPath"] for mount in container["volumeMounts"]]
-        init = spec["initContainers"]
-        if settings["provider"] != "local":
-            assert init == [], component
-            continue
-        (container,) = init
-        assert "chown -R 10001:10001 /backups" in container["command"][-1]
-        context = container["securityContext"]
-        assert context["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}
-        assert context["allowPrivilegeEscalation"] is False
-        assert context["readOnlyRootFilesystem"] is True
 
 
 def test_jobs_are_bounded_in_time_and_cleaned_up(combo):
@@ -165,19 +196,23 @@ def test_jobs_are_bounded_in_time_and_cleaned_up(combo):
         assert spec["backoffLimit"] == 0
         assert spec["activeDeadlineSeconds"] in (600, 3600)
         assert spec["ttlSecondsAfterFinished"] == 86400
+        (rule,) = spec["podFailurePolicy"]["rules"]
+        component = job["metadata"]["labels"]["app.kubernetes.io/component"]
+        assert rule["onExitCodes"]["containerName"] == component
     grace = {
         component: template["spec"]["terminationGracePeriodSeconds"]
         for component, template in pods(documents).items()
     }
-    assert grace == {"backup": 30, "scheduled-backup": 30, "restore": 30, "backup-copy": 1}
+    expected = {component: 30 for component in [*DATABASE_JOBS, *VOLUME_JOBS]}
+    assert grace == expected | {"backup-copy": 1}
 
 
 def test_credentials_reach_the_backup_pods_only_as_the_application_user(combo, vault):
     _, documents, _ = combo
     for component, template in pods(documents).items():
         env = {item["name"]: item for item in template["spec"]["containers"][0].get("env", [])}
-        if component == "backup-copy":
-            assert env == {}
+        if component in VOLUME_JOBS:
+            assert env == {}, component
             continue
         refs = {
             name: item["valueFrom"]["secretKeyRef"]
@@ -197,7 +232,7 @@ def test_credentials_reach_the_backup_pods_only_as_the_application_user(combo, v
         assert value not in text
 
 
-def test_the_database_network_policy_admits_the_database_jobs_and_not_the_copy_pod(combo):
+def test_the_database_network_policy_admits_the_database_jobs_and_no_other(combo):
     _, documents, others = combo
     (rule,) = one(others, "NetworkPolicy", "mongodb")["spec"]["ingress"]
     selectors = [peer["podSelector"]["matchLabels"] for peer in rule["from"]]
@@ -232,6 +267,7 @@ def test_invalid_backup_settings_stop_the_render_naming_each(vault, tmp_path):
                 {
                     "render_combinations": COMBINATIONS[:1],
                     "backup_keep": 0,
+                    "backup_prune_min_ratio": 1.5,
                     "backup_schedule": "every night",
                     "backup_storage_size": "0Gi",
                     "backup_name": "../etc/passwd",
@@ -245,9 +281,47 @@ def test_invalid_backup_settings_stop_the_render_naming_each(vault, tmp_path):
     assert result.returncode != 0
     for sentence in (
         "backup_keep must be an integer from 1 to 1000, got '0'.",
+        "backup_prune_min_ratio must be a number from 0 to 1 (0 turns the shrink guard off), "
+        "got '1.5'.",
         "backup_schedule must be a cron schedule of five fields",
         "backup_storage_size must be a positive quantity such as 2Gi or 500Mi, got '0Gi'.",
         "backup_name must be latest or a file name on the backup volume",
     ):
         assert sentence in output
     assert not list(tmp_path.glob("*/backup/*.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("schedule", "seconds"),
+    [
+        ("0 3 * * *", 86400),
+        ("30 */6 * * *", 6 * 3600),
+        ("*/15 * * * *", 900),
+        ("5/20 8-17 * * *", (24 - 17 + 8) * 3600 - 40 * 60),
+        ("0 9 * * mon-fri", 3 * 86400),
+        ("0 0 1,15 * 1", 7 * 86400),
+        ("0 0 1 */3 *", 92 * 86400),
+        ("0 0 29 2 *", (4 * 365 + 1) * 86400),
+        ("0 0 * * 7", 7 * 86400),
+        ("@hourly", 3600),
+        ("@weekly", 7 * 86400),
+        ("@yearly", 366 * 86400),
+    ],
+)
+def test_the_status_judges_a_schedule_by_its_longest_gap(schedule, seconds):
+    assert backup_cron_interval(schedule) == seconds
+
+
+@pytest.mark.parametrize(
+    ("schedule", "says"),
+    [
+        ("0 3 * *", "a schedule has five fields"),
+        ("0 25 * * *", "'25' is outside the hour field's 0-23"),
+        ("*/0 * * * *", "the step of the minute field must be at least 1"),
+        ("0 0 L * *", "'L' is not a day of month"),
+        ("0 0 31 2 *", "runs less than twice in eight years"),
+    ],
+)
+def test_a_schedule_that_cannot_be_judged_says_why(schedule, says):
+    with pytest.raises(AnsibleFilterError, match=says):
+        backup_cron_interval(schedule)
