@@ -6,6 +6,11 @@ ANSIBLE_ARGS ?=
 TEARDOWN_CLUSTER ?= false
 # `make teardown TEARDOWN_DELETE_DATA=true` also deletes the database volume (the namespace).
 TEARDOWN_DELETE_DATA ?= false
+# `make api-key SCOPE=read` prints a key of scope read (default write); NAME=<name> picks one.
+# Only the command line sets them: a NAME or SCOPE in the environment (some shells set NAME)
+# is not a request.
+api_key_scope = $(if $(filter command line,$(origin SCOPE)),$(SCOPE))
+api_key_name = $(if $(filter command line,$(origin NAME)),$(NAME))
 # Rounds of the deploy benchmark (each: kubectl and site.yml, first converge and no-op).
 BENCH_DEPLOY_ROUNDS ?= 2
 # Scratch directory of test-ansible (throwaway vault password, rendered manifests).
@@ -13,7 +18,7 @@ ANSIBLE_TEST_DIR := $(CURDIR)/build/ansible-tests
 # Python of the Ansible side: modules, plugins, scripts and their tests.
 ANSIBLE_PY := plugins playbooks scripts tests/ansible tests/cluster
 
-.PHONY: setup credentials deploy teardown test-ansible bench-deploy
+.PHONY: setup credentials deploy teardown test-ansible bench-deploy api-key
 
 setup: venv ## Set up: virtual environment and, on first run, a vault password and random credentials
 	ansible-playbook playbooks/setup.yml
@@ -28,6 +33,13 @@ deploy: credentials ## Deploy everything: cluster, images, MongoDB, Flask (ANSIB
 teardown: venv ## Remove the deployment, keeping the data (TEARDOWN_DELETE_DATA=true, TEARDOWN_CLUSTER=true)
 	ansible-playbook playbooks/teardown.yml -e teardown_cluster=$(TEARDOWN_CLUSTER) \
 	  -e teardown_delete_data=$(TEARDOWN_DELETE_DATA) $(ANSIBLE_ARGS)
+
+api-key: ## Print one API key of the vault, nothing else on stdout (SCOPE=read|write, default write; NAME=name)
+	@$(MAKE) --no-print-directory -s venv >&2
+	@key_file=$$(mktemp) && trap 'rm -f "$$key_file"' EXIT && \
+	  ansible-playbook playbooks/api-key.yml -e api_key_file="$$key_file" \
+	    -e api_key_scope='$(api_key_scope)' -e api_key_name='$(api_key_name)' $(ANSIBLE_ARGS) >&2 && \
+	  cat "$$key_file"
 
 bench-deploy: credentials ## Time site.yml (first converge, no-op) against kubectl apply --server-side on the running cluster
 	python bench/bench_deploy.py --rounds $(BENCH_DEPLOY_ROUNDS)

@@ -23,6 +23,9 @@ prints one JSON line with its totals last, which verify.yml reads from the Job's
          compares every record of the marker with that content; remove does the same, then
          deletes them and lists again. Each prints a digest of the ids, creation times and
          sequence numbers it wrote or found, so that three Jobs can tell the same records.
+
+Every request carries the API key in $API_KEY (the Job reads it from a Secret); over HTTPS
+the service's CA comes from $SSL_CERT_FILE, which Python's default context trusts.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import hashlib
 import http.client
 import json
 import multiprocessing
+import os
 import socket
 import threading
 import time
@@ -76,6 +80,15 @@ def _request(
     with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
         raw = response.read()
         return response.status, json.loads(raw) if raw else {}
+
+
+def _send_api_key() -> None:
+    """Makes every urllib request carry `Authorization: Bearer $API_KEY`."""
+    key = os.environ.get("API_KEY", "")
+    if key:
+        opener = urllib.request.build_opener()
+        opener.addheaders = [("Authorization", f"Bearer {key}")]
+        urllib.request.install_opener(opener)
 
 
 def _run_threads(target: Callable[[], None], count: int) -> None:
@@ -592,6 +605,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--processes must be 1..64 and --threads 1..256")
     if not 0.1 <= args.rate <= 5000 or not 0 <= args.slow_connections <= 2000:
         parser.error("--rate must be 0.1..5000 and --slow-connections 0..2000")
+    _send_api_key()
     runners = {
         "get": run_get,
         "paced": run_paced,

@@ -276,3 +276,49 @@ def load_documents_of(directory: Path, stem: str) -> list:
     """The documents of one role's rendered file, <directory>/<stem>.yaml."""
     text = (directory / f"{stem}.yaml").read_text()
     return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def peer_selects(peer: dict, labels: dict, namespace: dict, own_namespace: dict) -> bool:
+    """Whether a NetworkPolicy peer selects a pod with `labels` in a namespace with the labels
+    `namespace` (a podSelector alone: the policy's own namespace, `own_namespace`)."""
+    assert set(peer) <= {"podSelector", "namespaceSelector"}, f"peer beyond selectors: {peer}"
+    if "namespaceSelector" in peer:
+        namespace_ok = selects(peer["namespaceSelector"], namespace)
+    else:
+        namespace_ok = namespace == own_namespace
+    return namespace_ok and selects(peer.get("podSelector", {}), labels)
+
+
+def reaches(
+    policies: list,
+    source: dict,
+    target: dict,
+    port: int,
+    protocol: str = "TCP",
+    namespace: dict | None = None,
+) -> bool:
+    """Whether the NetworkPolicies of a namespace let a pod of it with the labels `source`
+    open a connection to a pod with the labels `target` on a port, the target living in the
+    namespace with the labels `namespace` (default: the same namespace)."""
+    own = {"kubernetes.io/metadata.name": policies[0]["metadata"]["namespace"]}
+    namespace = own if namespace is None else namespace
+    selecting = [
+        policy
+        for policy in policies
+        if "Egress" in policy["spec"]["policyTypes"]
+        and selects(policy["spec"]["podSelector"], source)
+    ]
+    if not selecting:
+        return True
+    for policy in selecting:
+        for rule in policy["spec"].get("egress") or []:
+            ports = rule.get("ports")
+            peers = rule.get("to")
+            port_ok = not ports or any(
+                entry.get("protocol", "TCP") == protocol and entry["port"] == port
+                for entry in ports
+            )
+            peer_ok = not peers or any(peer_selects(peer, target, namespace, own) for peer in peers)
+            if port_ok and peer_ok:
+                return True
+    return False

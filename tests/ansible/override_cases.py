@@ -11,9 +11,11 @@ accepts (`allowed`). `context` holds other options a case needs, as strings too.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 Check = Callable[[list], None]
 
@@ -121,6 +123,26 @@ def secret_value(key: str, value: str) -> Check:
     return renders("Secret", f"data.{key}", base64.b64encode(value.encode()).decode())
 
 
+def database_ingress(document: dict) -> bool:
+    """The database's ingress NetworkPolicy."""
+    return "Ingress" in document["spec"]["policyTypes"]
+
+
+def clients_egress(document: dict) -> bool:
+    """The NetworkPolicy of the database's clients' egress (the only one with egress rules)."""
+    return bool(document["spec"].get("egress"))
+
+
+def dns_peer(selector: str, labels: dict) -> Check:
+    """The clients' egress policy reaches DNS through a peer with this selector."""
+
+    def check(documents: list) -> None:
+        (peer,) = the(documents, "NetworkPolicy", clients_egress)["spec"]["egress"][1]["to"]
+        assert peer[selector] == {"matchLabels": labels}, f"DNS peer is {peer!r}"
+
+    return check
+
+
 def serving_policy(document: dict) -> bool:
     """The Flask NetworkPolicy (not the namespace's default deny)."""
     return document["spec"]["podSelector"] != {}
@@ -151,6 +173,41 @@ MONGODB_RESOURCES = (
     '{"requests": {"cpu": "200m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "2Gi"}}'
 )
 DB_CLIENT = {"db-client": "yes"}
+
+TLS_DIR = {"flaskapp_tls_dir": "{render_dir}/tls"}
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def named(name: str) -> Callable[[dict], bool]:
+    return lambda document: document["metadata"]["name"] == name
+
+
+def file_b64(path: str) -> str:
+    """A file of the repository as the role puts it in a Secret (trailing space trimmed, one
+    newline)."""
+    text = (REPO_ROOT / path).read_text().rstrip() + "\n"
+    return base64.b64encode(text.encode()).decode()
+
+
+def labelled(kind: str, label: str, value: str) -> Check:
+    """The object of `kind` carries the label `label` (a name with dots) with `value`."""
+
+    def check(documents: list) -> None:
+        actual = the(documents, kind)["metadata"]["labels"].get(label)
+        assert actual == value, f"{kind} label {label} is {actual!r}, expected {value!r}"
+
+    return check
+
+
+def holds(kind: str, name: str, key: str, value: str) -> Check:
+    """The object `name` of `kind` has `value` under data.`key` (a key with dots)."""
+
+    def check(documents: list) -> None:
+        actual = the(documents, kind, named(name))["data"][key]
+        assert actual == value, f"{kind} {name} data {key} is {actual!r}, expected {value!r}"
+
+    return check
+
 
 FLASKAPP = {
     "flaskapp_database": Case(
@@ -185,6 +242,23 @@ FLASKAPP = {
         json.dumps([{"name": "ci", "scope": "read", "key": "k" * 43}]),
         json.dumps([{"name": "ci bot", "scope": "admin", "key": "k" * 43}]),
         "needs a scope of read or write",
+        holds(
+            "Secret",
+            "flask-api-keys",
+            "api-keys.json",
+            base64.b64encode(
+                json.dumps(
+                    [
+                        {
+                            "name": "ci",
+                            "scope": "read",
+                            "sha256": hashlib.sha256(b"k" * 43).hexdigest(),
+                        }
+                    ],
+                    separators=(",", ":"),
+                ).encode()
+            ).decode(),
+        ),
         more_invalid=(
             (json.dumps([{"name": "ci", "scope": "read", "key": "short"}]), "at least 32"),
             ('{"name": "ci"}', "must be a list"),
@@ -302,6 +376,70 @@ FLASKAPP = {
             renders("Deployment", f"{FLASK}.ports.0.containerPort", 8081),
             env("Deployment", "PORT", "8081"),
             renders("NetworkPolicy", "spec.ingress.0.ports.0.port", 8081, serving_policy),
+        ),
+        {"flaskapp_network_policy_enabled": "true"},
+    ),
+    "flaskapp_tls": Case(
+        "true",
+        "maybe",
+        "must be one of: auto",
+        all_of(
+            env("Deployment", "APP_TLS_CERT_FILE", "/etc/flask-tls/tls.crt"),
+            renders("Secret", "type", "kubernetes.io/tls", named("flask-tls")),
+            renders("Deployment", f"{FLASK}.readinessProbe.httpGet.scheme", "HTTPS"),
+        ),
+        TLS_DIR,
+    ),
+    "flaskapp_api_exposure": Case(
+        "network",
+        "lan",
+        "one of: loopback, host, network",
+        env("Deployment", "APP_TLS_KEY_FILE", "/etc/flask-tls/tls.key"),
+        TLS_DIR,
+    ),
+    # The role delivers your own files as they are: any readable file shows in the Secret.
+    "flaskapp_tls_cert_file": Case(
+        "{repo}/README.md",
+        "/nonexistent/server.crt",
+        "must each be empty or a file on this host",
+        holds("Secret", "flask-tls", "tls.crt", file_b64("README.md")),
+        {"flaskapp_tls": "true", "flaskapp_tls_key_file": "{repo}/Makefile"},
+        more_invalid=(("", "go together: give both"),),
+    ),
+    "flaskapp_tls_key_file": Case(
+        "{repo}/Makefile",
+        "/nonexistent/server.key",
+        "must each be empty or a file on this host",
+        holds("Secret", "flask-tls", "tls.key", file_b64("Makefile")),
+        {"flaskapp_tls": "true", "flaskapp_tls_cert_file": "{repo}/README.md"},
+    ),
+    "flaskapp_tls_ca_file": Case(
+        "{repo}/Dockerfile",
+        "/nonexistent/ca.crt",
+        "must each be empty or a file on this host",
+        holds(
+            "ConfigMap",
+            "flask-tls-ca",
+            "ca.crt",
+            (REPO_ROOT / "Dockerfile").read_text().rstrip() + "\n",
+        ),
+        {
+            "flaskapp_tls": "true",
+            "flaskapp_tls_cert_file": "{repo}/README.md",
+            "flaskapp_tls_key_file": "{repo}/Makefile",
+        },
+    ),
+    "flaskapp_tls_dir": Case("{render_dir}/certificates", "certificates", "absolute path"),
+    "flaskapp_tls_days": Case("90", "10", "from 30 to 3650", context=TLS_DIR),
+    "flaskapp_tls_renew_days": Case("10", "0", "from 1 to flaskapp_tls_days - 1", context=TLS_DIR),
+    "flaskapp_metrics_port": Case(
+        "9200",
+        "80",
+        "from 1024 to 65535",
+        all_of(
+            renders("Deployment", f"{FLASK}.ports.1.containerPort", 9200),
+            env("Deployment", "APP_METRICS_PORT", "9200"),
+            renders("NetworkPolicy", "spec.ingress.1.ports.0.port", 9200, serving_policy),
         ),
         {"flaskapp_network_policy_enabled": "true"},
     ),
@@ -448,7 +586,7 @@ MONGODB = {
         all_of(
             renders("Service", "spec.ports.0.port", 27018),
             renders(STATEFULSET, f"{DATABASE}.ports.0.containerPort", 27018),
-            renders("NetworkPolicy", "spec.ingress.0.ports.0.port", 27018),
+            renders("NetworkPolicy", "spec.ingress.0.ports.0.port", 27018, database_ingress),
             env("Job", "MONGODB_PORT", "27018"),
         ),
         NETWORK_POLICY_ON,
@@ -475,27 +613,47 @@ MONGODB = {
             ('["x"]', "unable to convert to dict"),
         ),
     ),
-    "mongodb_volume_permissions_enabled": Case(
-        "true",
-        "maybe",
-        BOOL,
-        renders(STATEFULSET, "spec.template.spec.initContainers.0.name", "volume-permissions"),
+    "mongodb_pod_security_level": Case(
+        "baseline",
+        "strict",
+        "one of: restricted, baseline, privileged",
+        labelled("Namespace", "pod-security.kubernetes.io/enforce", "baseline"),
     ),
-    "mongodb_volume_permissions_image": Case(
-        "registry.example.com/base:1",
-        "Bad Image",
-        "image reference",
-        renders(
-            STATEFULSET, "spec.template.spec.initContainers.0.image", "registry.example.com/base:1"
-        ),
-        {"mongodb_volume_permissions_enabled": "true"},
+    "mongodb_pod_security_version": Case(
+        "v1.33",
+        "1.33",
+        "latest or v1.MINOR",
+        labelled("Namespace", "pod-security.kubernetes.io/warn-version", "v1.33"),
     ),
     "mongodb_network_policy_enabled": Case("false", "maybe", BOOL, lacks("NetworkPolicy")),
+    "mongodb_dns_namespace_labels": Case(
+        '{"name": "dns"}',
+        '{"name": ""}',
+        "maps of Kubernetes label names to values",
+        dns_peer("namespaceSelector", {"name": "dns"}),
+        NETWORK_POLICY_ON,
+        more_invalid=(('["x"]', "unable to convert to dict"),),
+    ),
+    "mongodb_dns_pod_labels": Case(
+        '{"app": "node-local-dns"}',
+        "{}",
+        "maps of Kubernetes label names to values",
+        dns_peer("podSelector", {"app": "node-local-dns"}),
+        NETWORK_POLICY_ON,
+    ),
     "mongodb_client_labels": Case(
         json.dumps(DB_CLIENT),
         '{"bad key!": "x"}',
         "map of Kubernetes label names",
-        renders("NetworkPolicy", "spec.ingress.0.from.0.podSelector.matchLabels", DB_CLIENT),
+        all_of(
+            renders(
+                "NetworkPolicy",
+                "spec.ingress.0.from.0.podSelector.matchLabels",
+                DB_CLIENT,
+                database_ingress,
+            ),
+            renders("NetworkPolicy", "spec.podSelector.matchLabels", DB_CLIENT, clients_egress),
+        ),
         NETWORK_POLICY_ON,
         more_invalid=(("{}", "non-empty map"),),
     ),
@@ -638,7 +796,6 @@ IMAGE = {
     "image_base_build_script": Case(
         "scripts/build-base-image.sh", "scripts/missing.sh", IMAGE_FILE, context=IN_REPO
     ),
-    "image_base_deliver": Case("true", "maybe", BOOL),
     "image_ferretdb_enabled": Case("false", "maybe", BOOL),
     "image_ferretdb_repository": Case(
         "registry.example.com/ferretdb", "FerretDB", "image repository without a tag"

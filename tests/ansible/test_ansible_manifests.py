@@ -15,6 +15,7 @@ from ansible_support import (
     load_documents_of,
     one,
     pod_specs,
+    reaches,
     selects,
     validate_strictly,
 )
@@ -236,7 +237,48 @@ def test_flask_port_is_open_to_all_sources_for_nodeport_traffic(combo):
     _, documents = combo
     policy = one(documents, "NetworkPolicy", "flask-app")
     assert selects(policy["spec"]["podSelector"], pod_labels(documents, "Deployment"))
-    assert policy["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8000}]}]
+    assert policy["spec"]["ingress"][0] == {"ports": [{"protocol": "TCP", "port": 8000}]}
+
+
+SCRAPER = {"flask-k8s.io/metrics-scraper": "true"}
+
+
+def test_metrics_are_served_on_their_own_port_outside_the_nodeport_service(combo):
+    _, documents = combo
+    container = one(documents, "Deployment", "flask-app")["spec"]["template"]["spec"]["containers"][
+        0
+    ]
+    assert {"name": "metrics", "containerPort": 9100, "protocol": "TCP"} in container["ports"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["APP_METRICS_PORT"] == "9100"
+    for service in find(documents, "Service"):
+        for port in service["spec"]["ports"]:
+            assert port["port"] != 9100, service["metadata"]["name"]
+            assert port["targetPort"] not in (9100, "metrics"), service["metadata"]["name"]
+
+
+def test_only_pods_labelled_as_metrics_scrapers_reach_the_metrics_port(combo):
+    _, documents = combo
+    policies = find(documents, "NetworkPolicy")
+    flask = pod_labels(documents, "Deployment")
+    database = pod_labels(documents, "StatefulSet")
+    stranger = {"app.kubernetes.io/name": "debug-shell"}
+    scraper = {"app.kubernetes.io/name": "prometheus", **SCRAPER}
+    assert admits(policies, flask, scraper, 9100)
+    assert not admits(policies, flask, stranger, 9100)
+    assert not admits(policies, flask, flask, 9100)
+    # The label opens the metrics port and nothing else.
+    assert not admits(policies, database, scraper, 27017)
+    assert not admits(policies, flask, scraper, 9000)
+    (rule,) = [
+        rule
+        for rule in one(documents, "NetworkPolicy", "flask-app")["spec"]["ingress"]
+        if rule.get("from")
+    ]
+    assert rule == {
+        "from": [{"podSelector": {"matchLabels": SCRAPER}}],
+        "ports": [{"protocol": "TCP", "port": 9100}],
+    }
 
 
 def test_only_the_database_role_creates_the_namespace(rendered_root):
@@ -337,19 +379,55 @@ def test_kubernetes_validate_is_installed():
     assert shutil.which("kubernetes-validate", path=str(BIN))
 
 
-def test_volume_permissions_init_container_only_on_the_local_provider(combo):
-    settings, documents = combo
+def test_the_database_volume_is_handed_to_its_user_by_fsgroup_without_a_chown(combo):
+    _, documents = combo
     spec = one(documents, "StatefulSet", "mongodb")["spec"]["template"]["spec"]
-    init = spec.get("initContainers", [])
-    if settings["provider"] != "local":
-        assert init == []
-        return
-    (container,) = init
-    uid = spec["securityContext"]["runAsUser"]
-    assert f"chown -R {uid}:{uid}" in container["command"][-1]
-    context = container["securityContext"]
-    assert context["runAsUser"] == 0
-    assert context["allowPrivilegeEscalation"] is False
-    assert context["readOnlyRootFilesystem"] is True
-    assert context["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}
-    assert container["image"].endswith("flask-k8s/python-base:bookworm")
+    assert spec.get("initContainers", []) == []
+    context = spec["securityContext"]
+    assert context["fsGroup"] == context["runAsUser"] == context["runAsGroup"]
+    assert context["fsGroupChangePolicy"] == "OnRootMismatch"
+
+
+KUBE_SYSTEM = {"kubernetes.io/metadata.name": "kube-system"}
+DNS = {"k8s-app": "kube-dns"}
+
+
+def test_the_database_s_clients_reach_only_the_database_and_dns(combo):
+    _, documents = combo
+    policies = find(documents, "NetworkPolicy")
+    database = pod_labels(documents, "StatefulSet")
+    for source in (pod_labels(documents, "Deployment"), pod_labels(documents, "Job")):
+        assert reaches(policies, source, database, 27017)
+        assert reaches(policies, source, DNS, 53, "UDP", KUBE_SYSTEM)
+        assert reaches(policies, source, DNS, 53, "TCP", KUBE_SYSTEM)
+        # Nothing else: another port of the database, DNS elsewhere, the service, the world.
+        assert not reaches(policies, source, database, 8088)
+        assert not reaches(policies, source, DNS, 53, "UDP")
+        assert not reaches(policies, source, {"k8s-app": "other"}, 53, "UDP", KUBE_SYSTEM)
+        assert not reaches(policies, source, pod_labels(documents, "Deployment"), 8000)
+        assert not reaches(policies, source, {}, 443, "TCP", {"name": "internet"})
+
+
+def test_the_database_opens_no_connection(combo):
+    _, documents = combo
+    policies = find(documents, "NetworkPolicy")
+    database = pod_labels(documents, "StatefulSet")
+    assert not reaches(policies, database, DNS, 53, "UDP", KUBE_SYSTEM)
+    assert not reaches(policies, database, pod_labels(documents, "Deployment"), 8000)
+    assert not reaches(policies, database, database, 27017)
+
+
+def test_pods_without_the_client_labels_keep_their_egress(combo):
+    """verify.yml's load Jobs reach the service: no policy restricts their egress."""
+    _, documents = combo
+    policies = find(documents, "NetworkPolicy")
+    loadgen = {"app.kubernetes.io/component": "verification"}
+    assert reaches(policies, loadgen, pod_labels(documents, "Deployment"), 8000)
+
+
+def test_the_flask_pods_egress_is_restricted_by_a_policy_of_their_own(combo):
+    _, documents = combo
+    policy = one(documents, "NetworkPolicy", "flask-app")
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert "egress" not in policy["spec"]
+    assert pod_labels(documents, "Job")["flask-k8s.io/mongodb-client"] == "true"

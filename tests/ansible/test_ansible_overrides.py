@@ -112,7 +112,7 @@ def test_readme_min_replicas_0_stops_before_the_service_with_the_allowed_range(r
     assert not (deploy.rendered / "flaskapp.yaml").exists()
 
 
-def test_readme_local_provider_with_ferretdb_renders_ferretdb_on_host_path_volumes(readme_deploys):
+def test_readme_local_provider_with_ferretdb_renders_ferretdb_on_a_volume_it_owns(readme_deploys):
     deploy = readme_deploys["local-ferretdb"]
     assert deploy.returncode == 0, deploy.output
     assert "Cluster provider: local (cluster_provider is set to local)." in deploy.output
@@ -120,7 +120,9 @@ def test_readme_local_provider_with_ferretdb_renders_ferretdb_on_host_path_volum
     pod = statefulset["spec"]["template"]["spec"]
     assert [container["name"] for container in pod["containers"]] == ["ferretdb"]
     assert pod["containers"][0]["image"] == "flask-k8s/ferretdb:1.24.2"
-    assert [container["name"] for container in pod["initContainers"]] == ["volume-permissions"]
+    # No chown: the volume is the database user's by the pod's fsGroup.
+    assert "initContainers" not in pod
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"] == 10002
     claim = statefulset["spec"]["volumeClaimTemplates"][0]["spec"]
     assert claim["storageClassName"] == "local-hostpath"
 
