@@ -43,10 +43,15 @@ def containers(spec: dict) -> Iterator[tuple[str, dict]]:
             yield f"{part}/{container['name']}", container
 
 
+def _own(holder: dict, field: str) -> object:
+    """A field of a container's (or the pod's) own securityContext."""
+    return (holder.get("securityContext") or {}).get(field)
+
+
 def _effective(spec: dict, container: dict, field: str) -> object:
     """A securityContext field as the container sees it: its own, else the pod's."""
-    own = (container.get("securityContext") or {}).get(field)
-    return own if own is not None else (spec.get("securityContext") or {}).get(field)
+    own = _own(container, field)
+    return own if own is not None else _own(spec, field)
 
 
 def _host_namespaces(spec: dict) -> list[str]:
@@ -59,11 +64,10 @@ def _host_namespaces(spec: dict) -> list[str]:
 
 def _host_process(spec: dict) -> list[str]:
     found = []
-    if ((spec.get("securityContext") or {}).get("windowsOptions") or {}).get("hostProcess"):
+    if (_own(spec, "windowsOptions") or {}).get("hostProcess"):
         found.append("HostProcess: the pod asks for it")
     for where, container in containers(spec):
-        options = (container.get("securityContext") or {}).get("windowsOptions") or {}
-        if options.get("hostProcess"):
+        if (_own(container, "windowsOptions") or {}).get("hostProcess"):
             found.append(f"HostProcess: {where} asks for it")
     return found
 
@@ -72,14 +76,14 @@ def _privileged(spec: dict) -> list[str]:
     return [
         f"privileged containers: {where} is privileged"
         for where, container in containers(spec)
-        if (container.get("securityContext") or {}).get("privileged")
+        if _own(container, "privileged")
     ]
 
 
 def _capabilities(spec: dict) -> list[str]:
     found = []
     for where, container in containers(spec):
-        capabilities = (container.get("securityContext") or {}).get("capabilities") or {}
+        capabilities = _own(container, "capabilities") or {}
         added = set(capabilities.get("add") or []) - {"NET_BIND_SERVICE"}
         if added:
             found.append(f"capabilities: {where} adds {sorted(added)}")
@@ -130,8 +134,7 @@ def _proc_mount(spec: dict) -> list[str]:
     return [
         f"/proc mount type: {where} asks for {mount}"
         for where, container in containers(spec)
-        if (mount := (container.get("securityContext") or {}).get("procMount", "Default"))
-        != "Default"
+        if (mount := _own(container, "procMount") or "Default") != "Default"
     ]
 
 
@@ -147,7 +150,7 @@ def _seccomp(spec: dict) -> list[str]:
 def _sysctls(spec: dict) -> list[str]:
     return [
         f"sysctls: the pod sets {sysctl['name']}"
-        for sysctl in (spec.get("securityContext") or {}).get("sysctls") or []
+        for sysctl in _own(spec, "sysctls") or []
         if sysctl["name"] not in SAFE_SYSCTLS
     ]
 
@@ -156,7 +159,7 @@ def _privilege_escalation(spec: dict) -> list[str]:
     return [
         f"privilege escalation: {where} does not set allowPrivilegeEscalation: false"
         for where, container in containers(spec)
-        if (container.get("securityContext") or {}).get("allowPrivilegeEscalation") is not False
+        if _own(container, "allowPrivilegeEscalation") is not False
     ]
 
 

@@ -5,14 +5,22 @@ Jobs verify.yml starts, init containers included (rules in pod_security.py)."""
 import copy
 
 import pytest
-from ansible_support import BIN, COMBINATIONS, checked, load_documents, one, run
+from ansible_support import (
+    BIN,
+    COMBINATIONS,
+    checked,
+    load_documents,
+    one,
+    run,
+    validate_strictly,
+)
 from pod_security import pod_specs_of, restricted_violations
 
 NAMES = [combo["name"] for combo in COMBINATIONS]
 
 
 @pytest.fixture(scope="module")
-def verify_documents(tmp_path_factory, vault):
+def verify_rendered(tmp_path_factory, vault):
     directory = tmp_path_factory.mktemp("verify")
     checked(
         run(
@@ -25,7 +33,17 @@ def verify_documents(tmp_path_factory, vault):
             vault.env(),
         )
     )
-    return load_documents(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def verify_documents(verify_rendered):
+    return load_documents(verify_rendered)
+
+
+def test_the_pods_verify_starts_pass_strict_schema_validation(verify_rendered):
+    result = validate_strictly([verify_rendered / "verify.yaml"])
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("name", NAMES)
