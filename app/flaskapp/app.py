@@ -1,4 +1,4 @@
-"""The application factory: settings, logging, blueprints, error handlers, metrics."""
+"""The application factory: settings, logging, blueprints, error handlers, metrics, deadlines."""
 
 from __future__ import annotations
 
@@ -9,15 +9,17 @@ from flask import Flask, Response, g, request
 
 from . import metrics
 from .api import bp as data_bp
+from .auth import Guard, KeyRing
 from .config import Settings, load_settings
 from .db import Store
+from .deadlines import ResponseDeadline
 from .errors import register_error_handlers
-from .limits import Slots, slots_dir
+from .limits import FailureTable, Slots, failures_path, slots_dir
 from .logs import configure_logging, new_request_id
 from .ops import bp as ops_bp
 
 log = logging.getLogger("flaskapp.access")
-_QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+_QUIET_ROUTES = frozenset({"/healthz", "/readyz"})
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -33,15 +35,26 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["flaskapp.listing_slots"] = Slots(
         slots_dir(settings.port), settings.listing_concurrency
     )
+    failures = FailureTable(
+        failures_path(settings.port),
+        settings.auth_max_failures,
+        settings.auth_failure_window_seconds,
+    )
+    app.extensions["flaskapp.auth"] = Guard(KeyRing(settings.api_keys), failures)
+    if not settings.api_keys:
+        logging.getLogger("flaskapp").warning(
+            "APP_API_KEYS holds no key: every /data request is answered 401"
+        )
 
-    app.register_blueprint(ops_bp)
-    app.register_blueprint(data_bp)
-    register_error_handlers(app)
-
+    # Before the blueprints' hooks (authentication), so that their answers carry the id.
     @app.before_request
     def _start() -> None:
         g.request_id = new_request_id(request.headers.get("X-Request-ID"))
         g.started = time.perf_counter()
+
+    app.register_blueprint(ops_bp)
+    app.register_blueprint(data_bp)
+    register_error_handlers(app)
 
     @app.after_request
     def _finish(response: Response) -> Response:
@@ -52,18 +65,18 @@ def create_app(settings: Settings | None = None) -> Flask:
             response.headers["X-Request-ID"] = g.request_id
         level = logging.DEBUG if route in _QUIET_ROUTES else logging.INFO
         if log.isEnabledFor(level):  # the fields cost more than the check
-            log.log(
-                level,
-                "request",
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "route": route,
-                    "status": response.status_code,
-                    "duration_ms": round(elapsed * 1000, 2),
-                    "remote": request.remote_addr,
-                },
-            )
+            fields = {
+                "method": request.method,
+                "path": request.path,
+                "route": route,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 2),
+                "remote": request.remote_addr,
+            }
+            if "api_key" in g:
+                fields["key"] = g.api_key
+            log.log(level, "request", extra=fields)
         return response
 
+    app.wsgi_app = ResponseDeadline(app.wsgi_app, settings.write_timeout_seconds)  # type: ignore[method-assign]
     return app

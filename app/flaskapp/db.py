@@ -25,6 +25,7 @@ from pymongo.errors import (
 from pymongo.write_concern import WriteConcern
 
 from .config import Settings
+from .maintenance import Freeze, FreezeCheck
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,10 @@ LISTING_INDEX_NAME = "created_at_-1__id_-1"
 # not primary, interrupted.
 _UNAVAILABLE_CODES = frozenset({13, 18, 91, 189, 10107, 11600, 11602, 13435, 13436})
 _NAMESPACE_NOT_FOUND = 26
+# MongoDB's OutOfDiskSpace; FerretDB 1.24 on SQLite answers InternalError (1) with SQLite's
+# SQLITE_FULL message instead.
+_OUT_OF_DISK_SPACE = 14031
+_SQLITE_FULL = "database or disk is full"
 
 
 # Documents as the server sent them: their size is known before any decoding.
@@ -57,6 +62,13 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, OperationFailure) and exc.code in _UNAVAILABLE_CODES
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    """True when ``exc`` says the database's volume has no space left for the write."""
+    if not isinstance(exc, OperationFailure):
+        return False
+    return exc.code == _OUT_OF_DISK_SPACE or _SQLITE_FULL in str(exc)
+
+
 class Store:
     """Per-process access to the records collection.
 
@@ -72,6 +84,7 @@ class Store:
         self._records: Collection | None = None
         self._indexed = False
         self._sorts_in_memory: bool | None = None
+        self._freeze = FreezeCheck()
 
     def client(self) -> MongoClient:
         pid = os.getpid()
@@ -152,3 +165,7 @@ class Store:
 
     def ping(self) -> None:
         self.database().command("ping")
+
+    def write_freeze(self) -> Freeze | None:
+        """The write freeze in force (flaskapp.maintenance), read at most once a second."""
+        return self._freeze.current(self.database())

@@ -9,7 +9,7 @@ from pymongo.errors import PyMongoError, WriteError
 from werkzeug.exceptions import HTTPException
 
 from . import metrics
-from .db import QueryTimeout, is_unavailable
+from .db import QueryTimeout, is_disk_full, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,16 @@ def register_error_handlers(app: Flask) -> None:
                 503, "database_unavailable", "The database is unavailable; retry later."
             )
             response.headers["Retry-After"] = "5"
+            return response
+        if is_disk_full(exc):
+            metrics.DISK_FULL.inc()
+            log.warning("database volume full", extra={"error": str(exc)[:300]})
+            response = error_response(
+                507,
+                "insufficient_storage",
+                "The database has no space left for this write; reads go on. Retry later.",
+            )
+            response.headers["Retry-After"] = "30"
             return response
         if isinstance(exc, WriteError):
             # The server refused this document (for example FerretDB's "nested arrays are

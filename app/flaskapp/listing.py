@@ -15,13 +15,17 @@ once. How a page is found depends on the server:
   two reads of the collection.
 
 A page stops at ``limit`` records or when the next record would take the page over its byte
-budget, whichever comes first, and always holds at least one record when one is left.
+budget, whichever comes first, and always holds at least one record when one is left. The
+budget counts the bytes the client receives: each record is encoded as it will be sent (a
+control character stored as one byte is six in JSON, ``\\u0001``), and the page's own JSON
+around the records counts too. The page's body is then joined from those encoded records, so
+nothing is encoded twice.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,7 +35,7 @@ from bson import CodecOptions, ObjectId
 from bson.raw_bson import RawBSONDocument
 
 from .db import LISTING_INDEX, Store
-from .records import encode_cursor, to_json
+from .records import MAX_CURSOR, encode_cursor, to_json
 
 # Keys stream from the server in batches of this many; the service's heap never holds more
 # than one page of them.
@@ -43,11 +47,37 @@ PAGE_BATCH = 32
 SORT_MAX_BYTES = 4 * 1024 * 1024
 _DECODE = CodecOptions(tz_aware=True)
 
+# One JSON value as the client receives it.
+Encoder = Callable[[Any], bytes]
+
 
 @dataclass(frozen=True)
 class Page:
-    items: list[dict[str, Any]]
+    """The records of a page, each already encoded, and where the next page starts."""
+
+    items: list[bytes]
     next_cursor: str | None
+
+    def body(self, limit: int, encode: Encoder) -> bytes:
+        """The page as sent: ``{"items":[...],"limit":...,"next_cursor":...}`` and a newline,
+        the form of Flask's compact ``jsonify``."""
+        return b"".join(
+            (
+                b'{"items":[',
+                b",".join(self.items),
+                b'],"limit":',
+                encode(limit),
+                b',"next_cursor":',
+                encode(self.next_cursor),
+                b"}\n",
+            )
+        )
+
+
+def frame_bytes(limit: int, encode: Encoder) -> int:
+    """The most a page's JSON around its records can take: the body of an empty page whose
+    cursor is as long as a cursor can be."""
+    return len(Page([], "c" * MAX_CURSOR).body(limit, encode))
 
 
 def older_than(after: tuple[datetime, ObjectId] | None) -> dict[str, Any]:
@@ -64,20 +94,27 @@ def older_than(after: tuple[datetime, ObjectId] | None) -> dict[str, Any]:
 
 
 def read_page(
-    store: Store, limit: int, after: tuple[datetime, ObjectId] | None, max_bytes: int
+    store: Store,
+    limit: int,
+    after: tuple[datetime, ObjectId] | None,
+    max_bytes: int,
+    encode: Encoder,
 ) -> Page:
-    """One page, read within the store's time limit."""
+    """One page of at most ``max_bytes`` as sent (one record when one alone is larger), read
+    within the store's time limit; ``encode`` turns a record into the bytes sent for it."""
     query = older_than(after)
+    budget = max_bytes - frame_bytes(limit, encode)
     in_memory = store.sorts_in_memory()  # asked once per process, outside the limit
     with store.time_limit():
         if not in_memory or store.collection_bytes() <= SORT_MAX_BYTES:
-            items, last, cut = _fill(_sorted(store, query, limit + 1), limit, max_bytes)
+            found = _sorted(store, query, limit + 1)
+            items, last, cut = _fill(found, limit, budget, encode)
             return Page(items, encode_cursor(*last) if cut and last else None)
         keys = _newest_keys(store, query, limit + 1)
         if not keys:
             return Page([], None)
         by_id = {"_id": {"$in": [key["_id"] for key in keys]}}
-        items, last, cut = _fill(_sorted(store, by_id, limit + 1), limit, max_bytes)
+        items, last, cut = _fill(_sorted(store, by_id, limit + 1), limit, budget, encode)
     if cut and last:
         return Page(items, encode_cursor(*last))
     if len(keys) > limit:
@@ -111,19 +148,23 @@ def _sorted(store: Store, query: dict[str, Any], count: int) -> Iterator[RawBSON
 
 
 def _fill(
-    documents: Iterable[RawBSONDocument], limit: int, max_bytes: int
-) -> tuple[list[dict[str, Any]], tuple[datetime, ObjectId] | None, bool]:
-    """Take records in order up to ``limit`` and ``max_bytes`` (at least one). Returns them,
-    the (created_at, id) of the last one, and whether records were left over."""
-    items: list[dict[str, Any]] = []
+    documents: Iterable[RawBSONDocument], limit: int, budget: int, encode: Encoder
+) -> tuple[list[bytes], tuple[datetime, ObjectId] | None, bool]:
+    """Take records in order up to ``limit`` and ``budget`` bytes as sent, the commas between
+    them included (at least one record). Returns them encoded, the (created_at, id) of the
+    last one, and whether records were left over."""
+    items: list[bytes] = []
     used = 0
     last: tuple[datetime, ObjectId] | None = None
     for document in documents:
-        size = len(document.raw)
-        if len(items) == limit or (items and used + size > max_bytes):
+        if len(items) == limit:
             return items, last, True
         decoded = bson.decode(document.raw, codec_options=_DECODE)
-        items.append(to_json(decoded))
+        encoded = encode(to_json(decoded))
+        size = len(encoded) + (1 if items else 0)
+        if items and used + size > budget:
+            return items, last, True
+        items.append(encoded)
         last = _order(decoded)
         used += size
     return items, last, False

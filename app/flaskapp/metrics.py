@@ -1,8 +1,9 @@
-"""Prometheus metrics, shared by all gunicorn workers through multiprocess mode.
+"""Prometheus metrics of the requests a worker answers, shared through multiprocess mode.
 
 When PROMETHEUS_MULTIPROC_DIR is set (gunicorn.conf.py sets it), every worker writes its
-samples to files in that directory and /metrics aggregates them, so a scrape answered by any
-worker reports the whole pod. Without it (tests, flask run) the in-process registry is used.
+samples to files in that directory, and gunicorn's master serves their sum on
+APP_METRICS_PORT (flaskapp.exporter). Without it (a test client, flask run) the metrics stay
+in the process's own registry.
 """
 
 from __future__ import annotations
@@ -10,14 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import Counter, Histogram
 
 _MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 if _MULTIPROC_DIR:
@@ -39,6 +33,10 @@ DB_ERRORS = Counter(
     "flaskapp_database_unavailable_total",
     "Requests answered 503 because the database could not be reached.",
 )
+DISK_FULL = Counter(
+    "flaskapp_database_full_total",
+    "Requests answered 507 because the database's volume had no space left.",
+)
 
 
 # A method outside these is counted as "other": a client choosing methods cannot add series.
@@ -59,12 +57,3 @@ def observe(method: str, route: str, status: int, seconds: float) -> None:
         _children[key] = children
     children[0].inc()
     children[1].observe(seconds)
-
-
-def render() -> tuple[bytes, str]:
-    """The exposition text for the whole process group and its content type."""
-    if _MULTIPROC_DIR:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST

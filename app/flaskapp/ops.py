@@ -1,4 +1,7 @@
-"""Operational endpoints: welcome, liveness, readiness, metrics and the API document."""
+"""Operational endpoints: welcome, liveness, readiness and the API document; open to all.
+
+Metrics are not served here: gunicorn's master serves them on APP_METRICS_PORT
+(flaskapp.exporter), so the public port answers 404 for /metrics."""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ from importlib import resources
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from . import metrics
 from .db import is_unavailable
 from .errors import error_response
 from .records import iso
@@ -53,12 +55,6 @@ def readyz() -> Response:
             503, "database_unavailable", "The database is unreachable.", status="unavailable"
         )
     return jsonify({"status": "ready"})
-
-
-@bp.get("/metrics")
-def prometheus_metrics() -> Response:
-    body, content_type = metrics.render()
-    return Response(body, content_type=content_type)
 
 
 @bp.get("/openapi.json")

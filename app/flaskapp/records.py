@@ -17,6 +17,8 @@ from .errors import ApiError
 MAX_DEPTH = 32
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
+# The longest cursor the service accepts (its own are at most 54 characters).
+MAX_CURSOR = 64
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -182,7 +184,7 @@ def encode_cursor(created_at: datetime, record_id: ObjectId) -> str:
 def decode_cursor(text: str) -> tuple[datetime, ObjectId]:
     """Return the (created_at, id) of the last record of the previous page."""
     bad = ApiError(400, "invalid_cursor", "cursor is not a value returned as next_cursor.")
-    if not text or len(text) > 64 or not text.isascii():
+    if not text or len(text) > MAX_CURSOR or not text.isascii():
         raise bad
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")

@@ -11,11 +11,13 @@ from datetime import UTC, datetime
 import pytest
 import requests
 from bson import ObjectId
+from support import WRITER
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def post(base_url: str, body: object, **kwargs) -> requests.Response:
+    kwargs.setdefault("auth", WRITER)
     return requests.post(f"{base_url}/data", json=body, timeout=10, **kwargs)
 
 
@@ -70,7 +72,7 @@ def test_post_stores_object_with_server_side_created_at(base_url, records):
 def test_get_returns_stored_record_with_string_id(base_url):
     payload = {"nested": {"list": [1, 2, {"x": None}], "flag": True}, "unicode": "héllo ✓"}
     created = post(base_url, payload).json()
-    response = requests.get(f"{base_url}/data/{created['id']}", timeout=5)
+    response = requests.get(f"{base_url}/data/{created['id']}", timeout=5, auth=WRITER)
     assert response.status_code == 200
     assert response.json() == {
         "id": created["id"],
@@ -81,7 +83,7 @@ def test_get_returns_stored_record_with_string_id(base_url):
 
 def test_client_cannot_set_id_or_created_at(base_url):
     created = post(base_url, {"_id": "mine", "created_at": "yesterday"}).json()
-    record = requests.get(f"{base_url}/data/{created['id']}", timeout=5).json()
+    record = requests.get(f"{base_url}/data/{created['id']}", timeout=5, auth=WRITER).json()
     assert record["id"] == created["id"] != "mine"
     assert record["created_at"] == created["created_at"]
     assert record["data"] == {"_id": "mine", "created_at": "yesterday"}
@@ -89,17 +91,19 @@ def test_client_cannot_set_id_or_created_at(base_url):
 
 def test_delete_removes_record_then_404(base_url, records):
     created = post(base_url, {"doomed": True}).json()
-    response = requests.delete(f"{base_url}/data/{created['id']}", timeout=5)
+    response = requests.delete(f"{base_url}/data/{created['id']}", timeout=5, auth=WRITER)
     assert response.status_code == 204
     assert response.content == b""
     assert records.find_one({"_id": ObjectId(created["id"])}) is None
-    assert_error(requests.get(f"{base_url}/data/{created['id']}", timeout=5), 404, "not_found")
-    assert_error(requests.delete(f"{base_url}/data/{created['id']}", timeout=5), 404)
+    assert_error(
+        requests.get(f"{base_url}/data/{created['id']}", timeout=5, auth=WRITER), 404, "not_found"
+    )
+    assert_error(requests.delete(f"{base_url}/data/{created['id']}", timeout=5, auth=WRITER), 404)
 
 
 @pytest.mark.parametrize("method", ["get", "delete"])
 def test_unknown_id_is_404(base_url, method):
-    response = getattr(requests, method)(f"{base_url}/data/{ObjectId()}", timeout=5)
+    response = getattr(requests, method)(f"{base_url}/data/{ObjectId()}", timeout=5, auth=WRITER)
     assert_error(response, 404, "not_found")
 
 
@@ -109,7 +113,7 @@ def test_unknown_id_is_404(base_url, method):
 )
 @pytest.mark.parametrize("method", ["get", "delete"])
 def test_malformed_id_is_400(base_url, method, bad_id):
-    response = getattr(requests, method)(f"{base_url}/data/{bad_id}", timeout=5)
+    response = getattr(requests, method)(f"{base_url}/data/{bad_id}", timeout=5, auth=WRITER)
     assert_error(response, 400, "invalid_id")
 
 
@@ -120,7 +124,7 @@ def test_list_is_newest_first_with_cursor_pagination(base_url):
     url = f"{base_url}/data?limit=3"
     pages = 0
     while url and len(seen) < 7:
-        page = requests.get(url, timeout=5).json()
+        page = requests.get(url, timeout=5, auth=WRITER).json()
         assert page["limit"] == 3
         assert len(page["items"]) <= 3
         seen += [item["id"] for item in page["items"] if item["data"].get("marker") == marker]
@@ -137,7 +141,7 @@ def test_list_returns_each_record_once_across_pages(base_url):
     cursor = None
     while True:
         params = {"limit": "4"} | ({"cursor": cursor} if cursor else {})
-        page = requests.get(f"{base_url}/data", params=params, timeout=5).json()
+        page = requests.get(f"{base_url}/data", params=params, timeout=5, auth=WRITER).json()
         all_ids += [item["id"] for item in page["items"]]
         cursor = page["next_cursor"]
         if not cursor:
@@ -148,13 +152,15 @@ def test_list_returns_each_record_once_across_pages(base_url):
 
 
 def test_list_default_limit_is_50_and_max_500(base_url):
-    for n in range(51 - len(requests.get(f"{base_url}/data?limit=500", timeout=5).json()["items"])):
+    for n in range(
+        51 - len(requests.get(f"{base_url}/data?limit=500", timeout=5, auth=WRITER).json()["items"])
+    ):
         post(base_url, {"fill": n})
-    default = requests.get(f"{base_url}/data", timeout=5).json()
+    default = requests.get(f"{base_url}/data", timeout=5, auth=WRITER).json()
     assert default["limit"] == 50
     assert len(default["items"]) == 50
     assert default["next_cursor"]
-    assert requests.get(f"{base_url}/data?limit=500", timeout=5).status_code == 200
+    assert requests.get(f"{base_url}/data?limit=500", timeout=5, auth=WRITER).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -175,7 +181,7 @@ def test_list_default_limit_is_50_and_max_500(base_url):
     ],
 )
 def test_invalid_pagination_is_400(base_url, query):
-    body = assert_error(requests.get(f"{base_url}/data?{query}", timeout=5), 400)
+    body = assert_error(requests.get(f"{base_url}/data?{query}", timeout=5, auth=WRITER), 400)
     assert body["error"]["code"] in {"invalid_limit", "invalid_cursor"}
 
 
@@ -219,7 +225,11 @@ def test_refused_keys_and_values_are_400(base_url, body, code, records):
 )
 def test_malformed_or_non_object_body_is_400(base_url, raw, code):
     response = requests.post(
-        f"{base_url}/data", data=raw, headers={"Content-Type": "application/json"}, timeout=5
+        f"{base_url}/data",
+        data=raw,
+        headers={"Content-Type": "application/json"},
+        timeout=5,
+        auth=WRITER,
     )
     assert_error(response, 400, code)
 
@@ -229,7 +239,9 @@ def test_malformed_or_non_object_body_is_400(base_url, raw, code):
 )
 def test_wrong_content_type_is_415(base_url, content_type):
     headers = {"Content-Type": content_type} if content_type else {}
-    response = requests.post(f"{base_url}/data", data=b'{"a": 1}', headers=headers, timeout=5)
+    response = requests.post(
+        f"{base_url}/data", data=b'{"a": 1}', headers=headers, timeout=5, auth=WRITER
+    )
     assert_error(response, 415, "unsupported_media_type")
 
 
@@ -239,6 +251,7 @@ def test_json_content_type_with_charset_is_accepted(base_url):
         data=json.dumps({"charset": "ok"}).encode(),
         headers={"Content-Type": "application/json; charset=utf-8"},
         timeout=5,
+        auth=WRITER,
     )
     assert response.status_code == 201
 
@@ -249,12 +262,20 @@ def test_body_over_limit_is_413_and_at_limit_is_accepted(base_url):
     fits = fits[:-2] + b"x" * (limit - len(fits)) + fits[-2:]
     assert len(fits) == limit
     response = requests.post(
-        f"{base_url}/data", data=fits, headers={"Content-Type": "application/json"}, timeout=10
+        f"{base_url}/data",
+        data=fits,
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+        auth=WRITER,
     )
     assert response.status_code == 201, response.text
     over = fits[:-2] + b"x" + fits[-2:]
     response = requests.post(
-        f"{base_url}/data", data=over, headers={"Content-Type": "application/json"}, timeout=10
+        f"{base_url}/data",
+        data=over,
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+        auth=WRITER,
     )
     assert_error(response, 413)
 
@@ -267,7 +288,11 @@ def test_chunked_body_over_limit_is_413(base_url):
         yield b'"}'
 
     response = requests.post(
-        f"{base_url}/data", data=chunks(), headers={"Content-Type": "application/json"}, timeout=10
+        f"{base_url}/data",
+        data=chunks(),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+        auth=WRITER,
     )
     assert_error(response, 413)
 
@@ -282,7 +307,7 @@ def test_chunked_body_over_limit_is_413(base_url):
     ],
 )
 def test_routing_errors_are_json(base_url, method, path, status):
-    response = getattr(requests, method)(f"{base_url}{path}", timeout=5)
+    response = getattr(requests, method)(f"{base_url}{path}", timeout=5, auth=WRITER)
     assert_error(response, status)
 
 
@@ -291,13 +316,17 @@ def test_request_id_is_echoed_or_generated(base_url):
     assert given.headers["X-Request-ID"] == "abc-123"
     generated = requests.get(f"{base_url}/", headers={"X-Request-ID": "bad id\tx"}, timeout=5)
     assert re.fullmatch(r"[0-9a-f]{32}", generated.headers["X-Request-ID"])
-    error = requests.get(f"{base_url}/data/abc", headers={"X-Request-ID": "err-1"}, timeout=5)
+    error = requests.get(
+        f"{base_url}/data/abc", headers={"X-Request-ID": "err-1"}, timeout=5, auth=WRITER
+    )
     assert error.json()["request_id"] == "err-1"
 
 
 def test_logs_are_json_lines_with_request_id(service):
     rid = f"log-check-{time.time_ns()}"
-    requests.get(f"{service.url}/data/{ObjectId()}", headers={"X-Request-ID": rid}, timeout=5)
+    requests.get(
+        f"{service.url}/data/{ObjectId()}", headers={"X-Request-ID": rid}, timeout=5, auth=WRITER
+    )
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         lines = [json.loads(line) for line in service.logs().splitlines() if line.strip()]
@@ -311,6 +340,7 @@ def test_logs_are_json_lines_with_request_id(service):
     assert access["status"] == 404
     assert access["route"] == "/data/<record_id>"
     assert access["level"] == "INFO"
+    assert access["key"] == "writer"
 
 
 def test_listing_index_exists(base_url, records):
@@ -324,9 +354,8 @@ def test_openapi_document_is_served(base_url):
     assert response.status_code == 200
     doc = response.json()
     assert doc["openapi"].startswith("3.")
-    assert {"/", "/data", "/data/{record_id}", "/healthz", "/readyz", "/metrics"} <= set(
-        doc["paths"]
-    )
+    assert {"/", "/data", "/data/{record_id}", "/healthz", "/readyz"} <= set(doc["paths"])
+    assert "/metrics" not in doc["paths"]
 
 
 def test_document_the_database_refuses_is_400_not_500(base_url, mongo):
@@ -348,6 +377,7 @@ def test_concurrent_writes_through_both_workers_are_all_stored(base_url, records
             json={"marker": marker, "n": n},
             timeout=30,
             headers={"Connection": "close"},
+            auth=WRITER,
         )
         assert response.status_code == 201
         return response.json()["id"]

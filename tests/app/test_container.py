@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 from pymongo import uri_parser
-from support import REPO, SUMMARY, free_port
+from support import REPO, SUMMARY, WRITER, api_keys_json, free_port
 
 # A cold machine installs docker.io, debootstraps the base image and pip-installs the
 # requirements during the first test's set-up.
@@ -92,6 +92,10 @@ def container(image, mongo, tmp_path_factory) -> Iterator[tuple[str, str]]:
         f"MONGODB_DATABASE={database}",
         "-e",
         f"PORT={port}",
+        "-e",
+        f"APP_METRICS_PORT={free_port()}",
+        "-e",
+        f"APP_API_KEYS={api_keys_json()}",
         image,
     )
     url = f"http://127.0.0.1:{port}"
@@ -116,12 +120,12 @@ def container(image, mongo, tmp_path_factory) -> Iterator[tuple[str, str]]:
 
 def test_post_and_get_over_http(container):
     _, url = container
-    created = requests.post(f"{url}/data", json={"from": "container"}, timeout=10)
+    created = requests.post(f"{url}/data", json={"from": "container"}, timeout=10, auth=WRITER)
     assert created.status_code == 201
     record_id = created.json()["id"]
-    fetched = requests.get(f"{url}/data/{record_id}", timeout=10).json()
+    fetched = requests.get(f"{url}/data/{record_id}", timeout=10, auth=WRITER).json()
     assert fetched["data"] == {"from": "container"}
-    listed = requests.get(f"{url}/data", timeout=10).json()
+    listed = requests.get(f"{url}/data", timeout=10, auth=WRITER).json()
     assert listed["items"][0]["id"] == record_id
 
 
@@ -140,6 +144,7 @@ def test_runs_as_non_root_user(image, container):
 def test_memory_fits_the_pod_limit_after_load(container):
     name, url = container
     session = requests.Session()
+    session.auth = WRITER
     for n in range(300):
         session.post(f"{url}/data", json={"n": n, "pad": "x" * 1000}, timeout=10)
         if n % 10 == 0:

@@ -12,7 +12,7 @@ import pytest
 import requests
 from conftest import service_env
 from flaskapp.config import ConfigError, load_settings
-from support import APP_DIR, Gunicorn, SlowClients
+from support import WRITE_KEY, WRITER, Gunicorn, SlowClients
 
 
 @pytest.mark.parametrize(
@@ -34,6 +34,17 @@ from support import APP_DIR, Gunicorn, SlowClients
         ({"MONGODB_DATABASE": "a/b"}, "MONGODB_DATABASE must be"),
         ({"MONGODB_USERNAME": "app"}, "MONGODB_USERNAME and MONGODB_PASSWORD must be set together"),
         ({"PORT": "http"}, "PORT must be an integer"),
+        ({"APP_BODY_TIMEOUT_SECONDS": "0"}, "APP_BODY_TIMEOUT_SECONDS must be between 1 and 300"),
+        ({"APP_WRITE_TIMEOUT_SECONDS": "2.5"}, "APP_WRITE_TIMEOUT_SECONDS must be an integer"),
+        ({"APP_AUTH_MAX_FAILURES": "0"}, "APP_AUTH_MAX_FAILURES must be between 1 and 100000"),
+        ({"APP_AUTH_FAILURE_WINDOW_SECONDS": "x"}, "APP_AUTH_FAILURE_WINDOW_SECONDS must be an"),
+        ({"APP_METRICS_PORT": "-1"}, "APP_METRICS_PORT must be between 0 and 65535"),
+        ({"APP_TLS_CERT_FILE": "/etc/hostname"}, "must be set together"),
+        ({"APP_TLS_KEY_FILE": "/etc/hostname"}, "must be set together"),
+        (
+            {"APP_TLS_CERT_FILE": "/nonexistent.pem", "APP_TLS_KEY_FILE": "/etc/hostname"},
+            "APP_TLS_CERT_FILE names a file that does not exist or cannot be read",
+        ),
     ],
 )
 def test_malformed_setting_is_refused_with_one_clear_line(env, message):
@@ -51,27 +62,35 @@ def test_defaults_and_uri_built_from_parts():
     assert settings.port == 8000
     assert settings.gunicorn_workers == 2
     assert settings.gunicorn_worker_class == "gevent"
-    assert settings.gunicorn_worker_connections == 1000
+    assert settings.gunicorn_worker_connections == 5000
     assert settings.gunicorn_threads == 4
     assert load_settings({"GUNICORN_WORKER_CLASS": "GThread"}).gunicorn_worker_class == "gthread"
     assert settings.mongodb_timeout_ms == 3000
     assert settings.query_timeout_ms == 5000
     assert settings.listing_max_bytes == 1024 * 1024
     assert settings.listing_concurrency == 2
+    assert settings.body_timeout_seconds == 10
+    assert settings.write_timeout_seconds == 10
+    assert settings.metrics_port == 9100
+    assert (settings.tls_cert_file, settings.tls_key_file) == (None, None)
     assert "p%40ss" not in settings.mongodb_target
     assert load_settings({"MONGODB_URI": "mongodb://x/"}).mongodb_uri == "mongodb://x/"
 
 
-def test_gunicorn_stops_with_one_line_on_bad_config(tmp_path):
-    server = Gunicorn({"GUNICORN_WORKERS": "lots"}, tmp_path)
-    result = subprocess.run(
-        server.command(), env=server.env, cwd=APP_DIR, capture_output=True, text=True, timeout=30
-    )
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        ({"GUNICORN_WORKERS": "lots"}, "GUNICORN_WORKERS must be an integer, got 'lots'"),
+        (
+            {"APP_API_KEYS": '[{"name": "a"}]'},
+            "APP_API_KEYS item 1 (a): scope must be read or write",
+        ),
+    ],
+)
+def test_gunicorn_stops_with_one_line_on_bad_config(tmp_path, env, line):
+    result = Gunicorn(env, tmp_path).run_to_exit()
     assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert lines == [
-        "flaskapp: configuration error: GUNICORN_WORKERS must be an integer, got 'lots'"
-    ]
+    assert result.stderr.strip().splitlines() == [f"flaskapp: configuration error: {line}"]
 
 
 def _workers_of(pid: int) -> list[int]:
@@ -107,6 +126,7 @@ def test_sigterm_refuses_new_connections_and_lets_in_flight_request_finish(
             # Headers and half the body now, SIGTERM, then the rest: the request must complete.
             sock.sendall(
                 b"POST /data HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                b"Authorization: Bearer " + WRITE_KEY.encode() + b"\r\n"
                 b"Connection: close\r\nContent-Length: "
                 + str(len(body)).encode()
                 + b"\r\n\r\n"
@@ -150,11 +170,15 @@ def test_ordinary_requests_keep_answering_beside_300_slow_clients(mongo, databas
         while time.monotonic() < ends:
             began = time.perf_counter()
             created = requests.post(
-                f"{server.url}/data", json={"beside": "slow clients"}, headers=close, timeout=10
+                f"{server.url}/data",
+                json={"beside": "slow clients"},
+                headers=close,
+                timeout=10,
+                auth=WRITER,
             )
             statuses.append(created.status_code)
             for path in ("/", f"/data/{created.json().get('id')}", "/readyz"):
-                answer = requests.get(f"{server.url}{path}", headers=close, timeout=10)
+                answer = requests.get(f"{server.url}{path}", headers=close, timeout=10, auth=WRITER)
                 statuses.append(answer.status_code)
             latencies.append((time.perf_counter() - began) / 4)
             time.sleep(0.1)

@@ -16,7 +16,7 @@ import requests
 from conftest import Mongo, service_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import Gunicorn
+from support import WRITER, Gunicorn
 
 MAX_BODY = 4 * 1024 * 1024
 EXAMPLES = settings(
@@ -37,7 +37,9 @@ def url(
 
 
 def post(url: str, body: bytes) -> requests.Response:
-    return requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=30)
+    return requests.post(
+        url, data=body, headers={"Content-Type": "application/json"}, timeout=30, auth=WRITER
+    )
 
 
 def code_of(response: requests.Response) -> str | None:

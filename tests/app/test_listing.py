@@ -9,7 +9,6 @@ FerretDB sorts in one pass; test_api.py pages through a small collection.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import threading
 import time
@@ -22,7 +21,7 @@ import pytest
 import requests
 from bson import ObjectId
 from conftest import Mongo, service_env
-from support import Gunicorn
+from support import WRITER, Gunicorn
 
 LARGE = 63_000
 PAGE_BUDGET = 512 * 1024
@@ -40,7 +39,9 @@ def seed(mongo: Mongo, database: str, documents: list[dict]) -> list[dict]:
 def get(url: str, **params: str) -> requests.Response:
     # A new connection each time: idle keep-alive connections would hold each server's
     # shutdown at the end of the module for its keepalive.
-    return requests.get(url, params=params, headers={"Connection": "close"}, timeout=60)
+    return requests.get(
+        url, params=params, headers={"Connection": "close"}, timeout=60, auth=WRITER
+    )
 
 
 def record(created_at: datetime, n: int, size: int = 0) -> dict:
@@ -103,17 +104,27 @@ def large(mongo, database_name, databases, tmp_path_factory) -> Iterator[Gunicor
 
 
 def walk(url: str, limit: int) -> list[dict]:
-    """Every page from the first to the last."""
+    """Every page from the first to the last, each with the size of its body as sent
+    (``"wire_bytes"``)."""
     pages = []
     cursor = None
     while True:
         params = {"limit": str(limit)} | ({"cursor": cursor} if cursor else {})
         response = get(f"{url}/data", **params)
         assert response.status_code == 200, response.text
-        pages.append(response.json())
+        assert int(response.headers["Content-Length"]) == len(response.content)
+        pages.append(response.json() | {"wire_bytes": len(response.content)})
         cursor = pages[-1]["next_cursor"]
         if cursor is None:
             return pages
+
+
+def assert_within_budget(pages: list[dict], budget: int) -> None:
+    """Every page's body fits the budget, unless its one record alone does not."""
+    for page in pages:
+        assert page["items"], "a page holds at least one record when any is left"
+        if len(page["items"]) > 1:
+            assert page["wire_bytes"] <= budget, (page["wire_bytes"], len(page["items"]))
 
 
 @pytest.fixture(scope="module")
@@ -133,12 +144,10 @@ def test_paging_visits_every_record_once_newest_first(walked, limit, databases, 
 def test_page_stops_at_its_byte_budget_with_at_least_one_record(walked):
     pages = walked[500]
     assert len(pages) >= 70 * LARGE // PAGE_BUDGET  # 70 records of 63 KB need this many pages
-    for page in pages:
-        sizes = [len(json.dumps(item)) for item in page["items"]]
-        assert sizes  # at least one record on every page
-        # The budget counts stored (BSON) bytes, within a few bytes per record of these.
-        assert sum(sizes) <= PAGE_BUDGET + max(sizes)
+    assert_within_budget(pages, PAGE_BUDGET)
     assert any(len(page["items"]) > 1 for page in pages)
+    # Pages are filled: the next record would not have fitted.
+    assert max(page["wire_bytes"] for page in pages) > PAGE_BUDGET - LARGE - 200
 
 
 def test_one_record_over_the_budget_is_a_page_of_its_own(mongo, database_name, tmp_path):
@@ -186,7 +195,11 @@ def test_listing_is_503_with_retry_after_while_slots_are_taken_and_the_rest_answ
         assert busy.headers["Retry-After"] == "1"
         assert busy.json()["error"]["code"] == "listing_busy"
         created = requests.post(
-            f"{pages.url}/data", json={"while": "busy"}, headers={"Connection": "close"}, timeout=10
+            f"{pages.url}/data",
+            json={"while": "busy"},
+            headers={"Connection": "close"},
+            timeout=10,
+            auth=WRITER,
         )
         assert created.status_code == 201
         record_id = created.json()["id"]
@@ -198,7 +211,7 @@ def test_listing_is_503_with_retry_after_while_slots_are_taken_and_the_rest_answ
             os.close(fd)
     assert get(f"{pages.url}/data", limit="1").status_code == 200
     deleted = requests.delete(
-        f"{pages.url}/data/{record_id}", headers={"Connection": "close"}, timeout=10
+        f"{pages.url}/data/{record_id}", headers={"Connection": "close"}, timeout=10, auth=WRITER
     )
     assert deleted.status_code == 204
 
@@ -240,3 +253,54 @@ def test_query_over_its_time_limit_is_a_clean_503(mongo, database_name, database
         assert response.json()["error"]["code"] == "query_timeout"
         assert "Traceback" not in server.logs()
         assert get(f"{server.url}/readyz").status_code == 200
+
+
+# Records whose JSON is far larger than their BSON: control characters (one byte stored, six
+# sent: \u0001), non-ASCII text (two or four bytes stored, six or twelve sent), large numbers
+# (eight bytes stored, up to 24 sent). One of them alone is over the budget.
+WIRE_BUDGET = 64 * 1024
+
+
+def expanding(n: int) -> dict:
+    kind = n % 3
+    if kind == 0:
+        data = {"n": n, "control": "\x01\x1f\x7f\x00" * 1500}
+    elif kind == 1:
+        data = {"n": n, "text": "é" * 3000 + "😀" * 600 + "\u2028"}
+    else:
+        data = {"n": n, "floats": [-1.7976931348623157e308] * 700, "ints": [-(2**63)] * 700}
+    return data
+
+
+@pytest.fixture(scope="module")
+def wire(mongo: Mongo, database_name: str, tmp_path_factory) -> Iterator[tuple[Gunicorn, list]]:
+    name = f"{database_name}_wire"
+    now = datetime.now(UTC).replace(microsecond=0)
+    documents = [
+        {"_id": ObjectId(), "created_at": now - timedelta(seconds=n), "data": expanding(n)}
+        for n in range(60)
+    ]
+    documents[30]["data"] = {"n": 30, "alone": "\x02" * 20_000}  # 120 KB as JSON
+    seed(mongo, name, documents)
+    settings = {"APP_LISTING_MAX_BYTES": str(WIRE_BUDGET)}
+    with start(mongo, name, tmp_path_factory.mktemp("wire"), **settings) as server:
+        yield server, documents
+    with mongo.client() as client:
+        client.drop_database(name)
+
+
+@pytest.mark.parametrize("limit", [7, 500])
+def test_page_budget_counts_the_bytes_sent(wire, limit):
+    server, documents = wire
+    pages = walk(server.url, limit)
+    assert_within_budget(pages, WIRE_BUDGET)
+    seen = [item for page in pages for item in page["items"]]
+    assert [item["id"] for item in seen] == [str(d["_id"]) for d in documents]
+    assert [item["data"] for item in seen] == [d["data"] for d in documents]
+    alone = [page for page in pages if any("alone" in item["data"] for item in page["items"])]
+    assert len(alone) == 1
+    assert len(alone[0]["items"]) == 1
+    assert alone[0]["wire_bytes"] > WIRE_BUDGET
+    assert all(1 <= len(page["items"]) <= limit for page in pages)
+    # Each record is 20-40 KB as JSON: pages hold one to three of them, never BSON's twelve.
+    assert max(len(page["items"]) for page in pages) <= 3

@@ -1,6 +1,8 @@
 """The OpenAPI document is true: schemathesis generates requests for every operation, sends
-them to the running service and checks that none gets a 5xx and every response (status,
-headers, body) matches the document. The service serves exactly the file in the repository."""
+them to the running service with a write key and checks that none gets a 5xx and every
+response (status, headers, body) matches the document, and that an operation declaring the
+bearer scheme refuses the same request without the key or with a wrong one. The service
+serves exactly the file in the repository."""
 
 from __future__ import annotations
 
@@ -12,10 +14,11 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
-from support import APP_DIR
+from support import APP_DIR, WRITE_KEY
 
 DOCUMENT = APP_DIR / "flaskapp" / "openapi.json"
 SCHEMA = schemathesis.openapi.from_path(str(DOCUMENT))
+KEY = {"Authorization": f"Bearer {WRITE_KEY}"}
 OPERATIONS = {result.ok().label: result.ok() for result in SCHEMA.get_all_operations()}
 
 
@@ -29,7 +32,6 @@ def test_document_covers_every_route():
         "GET /",
         "GET /healthz",
         "GET /readyz",
-        "GET /metrics",
         "GET /openapi.json",
         "POST /data",
         "GET /data",
@@ -69,8 +71,14 @@ def test_operation_matches_document(label, mode, base_url):
         max_examples=100, deadline=None, database=None, suppress_health_check=list(HealthCheck)
     )
     def check(case):
+        # The valid key replaces a generated Authorization header; a negative case that left
+        # the header out on purpose is sent without it (and must be refused).
         case.call_and_validate(
-            base_url=base_url, session=session, timeout=10, excluded_checks=_excluded(case)
+            base_url=base_url,
+            session=session,
+            headers=KEY if "Authorization" in (case.headers or {}) else None,
+            timeout=10,
+            excluded_checks=_excluded(case),
         )
 
     check()

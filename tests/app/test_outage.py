@@ -3,6 +3,7 @@ itself; acknowledged writes survive a server restart on the same data directory.
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 from conftest import needs_ferretdb, service_env
-from support import FerretDB, Gunicorn
+from support import WRITER, FerretDB, Gunicorn
 
 pytestmark = needs_ferretdb
 
@@ -42,12 +43,13 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.25):
 
 
 def status(url: str, method: str = "get", **kwargs) -> int:
+    kwargs.setdefault("auth", WRITER)
     return requests.request(method, url, timeout=10, **kwargs).status_code
 
 
 def test_database_stopped_mid_test_gives_503_then_recovers(private_db, private_service):
     url = private_service.url
-    before = requests.post(f"{url}/data", json={"phase": "before"}, timeout=10)
+    before = requests.post(f"{url}/data", json={"phase": "before"}, timeout=10, auth=WRITER)
     assert before.status_code == 201
 
     private_db.stop()
@@ -56,22 +58,24 @@ def test_database_stopped_mid_test_gives_503_then_recovers(private_db, private_s
     assert ready.status_code == 503
     assert ready.json()["error"]["code"] == "database_unavailable"
     assert ready.json()["status"] == "unavailable"
-    write = requests.post(f"{url}/data", json={"phase": "during"}, timeout=10)
+    write = requests.post(f"{url}/data", json={"phase": "during"}, timeout=10, auth=WRITER)
     assert write.status_code == 503
     assert write.json()["error"]["code"] == "database_unavailable"
     assert write.headers["Retry-After"]
     assert status(f"{url}/data") == 503
     assert status(f"{url}/data/{before.json()['id']}") == 503
     assert status(f"{url}/healthz") == 200, "liveness must not depend on the database"
-    metrics = requests.get(f"{url}/metrics", timeout=10).text
-    assert "flaskapp_database_unavailable_total" in metrics
+    metrics = requests.get(private_service.metrics_url, timeout=10).text
+    counted = re.search(r"^flaskapp_database_unavailable_total (\S+)$", metrics, re.MULTILINE)
+    assert counted, metrics
+    assert float(counted.group(1)) >= 3  # the write and the two reads above
 
     private_db.start()
 
     wait_for(lambda: status(f"{url}/readyz") == 200)
-    after = requests.post(f"{url}/data", json={"phase": "after"}, timeout=10)
+    after = requests.post(f"{url}/data", json={"phase": "after"}, timeout=10, auth=WRITER)
     assert after.status_code == 201
-    listed = requests.get(f"{url}/data", timeout=10).json()["items"]
+    listed = requests.get(f"{url}/data", timeout=10, auth=WRITER).json()["items"]
     assert [item["data"]["phase"] for item in listed] == ["after", "before"]
 
 
@@ -94,13 +98,16 @@ def test_service_starts_while_database_is_down_and_becomes_ready(private_db, tmp
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
 def test_acknowledged_writes_survive_database_restart(private_db, private_service, how):
     url = private_service.url
-    ids = [requests.post(f"{url}/data", json={"n": n}, timeout=10).json()["id"] for n in range(20)]
+    ids = [
+        requests.post(f"{url}/data", json={"n": n}, timeout=10, auth=WRITER).json()["id"]
+        for n in range(20)
+    ]
     private_db.stop(how)
     private_db.start()
     wait_for(lambda: status(f"{url}/readyz") == 200)
     for n, record_id in enumerate(ids):
-        record = requests.get(f"{url}/data/{record_id}", timeout=10)
+        record = requests.get(f"{url}/data/{record_id}", timeout=10, auth=WRITER)
         assert record.status_code == 200
         assert record.json()["data"] == {"n": n}
-    listed = requests.get(f"{url}/data?limit=500", timeout=10).json()["items"]
+    listed = requests.get(f"{url}/data?limit=500", timeout=10, auth=WRITER).json()["items"]
     assert [item["id"] for item in listed] == list(reversed(ids))

@@ -1,0 +1,133 @@
+"""HTTPS on the public port with APP_TLS_CERT_FILE and APP_TLS_KEY_FILE: a client that trusts
+the CA is served, one that does not is refused, plain HTTP gets nothing; metrics stay plain
+HTTP on their own port; a connection that never completes its handshake is closed."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import Mongo, service_env
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from support import READER, WRITER, Gunicorn
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def throwaway_pki(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate it signed for 127.0.0.1 and localhost; returns the CA
+    certificate, the server certificate and the server key (mode 0600)."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(_name("flaskapp test CA"))
+        .issuer_name(_name("flaskapp test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("flask-service"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_path, cert_path, key_path = (directory / n for n in ("ca.pem", "tls.crt", "tls.key"))
+    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.touch(mode=0o600)
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return ca_path, cert_path, key_path
+
+
+@pytest.fixture(scope="module", params=["gevent", "gthread"])
+def https(
+    request: pytest.FixtureRequest,
+    mongo: Mongo,
+    database_name: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Gunicorn]:
+    work = tmp_path_factory.mktemp(f"tls-{request.param}")
+    ca, cert, key = throwaway_pki(work)
+    env = service_env(
+        mongo.admin_uri,
+        database_name,
+        APP_TLS_CERT_FILE=str(cert),
+        APP_TLS_KEY_FILE=str(key),
+        GUNICORN_WORKER_CLASS=request.param,
+    )
+    with Gunicorn(env, work, ca_file=ca) as server:
+        yield server
+
+
+def test_a_client_trusting_the_ca_is_served_over_https(https):
+    assert https.url.startswith("https://")
+    verify = str(https.ca_file)
+    created = requests.post(
+        f"{https.url}/data", json={"over": "tls"}, auth=WRITER, verify=verify, timeout=10
+    )
+    assert created.status_code == 201, created.text
+    fetched = requests.get(
+        f"{https.url}/data/{created.json()['id']}", auth=READER, verify=verify, timeout=10
+    )
+    assert fetched.json()["data"] == {"over": "tls"}
+    assert requests.get(f"{https.url}/healthz", verify=verify, timeout=10).status_code == 200
+
+
+def test_a_client_that_does_not_trust_the_ca_is_refused(https):
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(f"{https.url}/healthz", timeout=10)
+
+
+def test_plain_http_on_the_https_port_gets_no_answer(https):
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(f"http://127.0.0.1:{https.port}/healthz", timeout=10)
+
+
+def test_metrics_stay_plain_http_on_their_port(https):
+    response = requests.get(https.metrics_url, timeout=10)
+    assert response.status_code == 200
+    assert "flaskapp_http_requests_total" in response.text
+
+
+def test_a_connection_that_never_shakes_hands_is_closed(https):
+    if https.env["GUNICORN_WORKER_CLASS"] != "gevent":
+        pytest.skip("gthread shakes hands in a thread without a time limit")
+    sock = socket.create_connection(("127.0.0.1", https.port), timeout=60)
+    began = time.monotonic()
+    try:
+        closed = sock.recv(1) == b""
+    except ConnectionResetError:
+        closed = True
+    elapsed = time.monotonic() - began
+    sock.close()
+    assert closed
+    print(f"silent TLS connection closed after {elapsed:.1f} s")
