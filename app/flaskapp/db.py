@@ -143,13 +143,17 @@ class Store:
             self._sorts_in_memory = "ferretdbVersion" in info
         return self._sorts_in_memory
 
-    def collection_bytes(self) -> int:
-        """The records collection's size as the server reports it (collStats), 0 if absent."""
+    def collection_bytes(self) -> int | None:
+        """The records collection's size as the server reports it (collStats), 0 if absent,
+        None when the server cannot tell: FerretDB 1.24 refreshes SQLite's statistics for it,
+        a write that fails while its volume is full."""
         try:
             stats = self.database().command("collStats", COLLECTION)
         except OperationFailure as exc:
             if exc.code == _NAMESPACE_NOT_FOUND:
                 return 0
+            if is_disk_full(exc):
+                return None
             raise
         return int(stats.get("size", 0))
 

@@ -7,7 +7,8 @@ once. How a page is found depends on the server:
 - MongoDB walks LISTING_INDEX, so a page costs the documents it returns.
 - FerretDB 1.24 sorts in memory, holding every document the sort covers, whole, and reads
   every row of the collection for any filter but one on ``_id`` alone. A collection of at
-  most SORT_MAX_BYTES (as the server measures it) is still sorted by the server in one pass.
+  most SORT_MAX_BYTES (as the server measures it) is still sorted by the server in one pass
+  (when the server cannot measure it, as on a full volume, it is read in two passes).
   A larger one is read in two passes that hold almost nothing: the keys alone (``_id`` and
   ``created_at``) without any sort, which the server streams in batches while the service
   keeps the newest ``limit + 1`` on a heap; then those records by ``_id``, which the server
@@ -106,7 +107,7 @@ def read_page(
     budget = max_bytes - frame_bytes(limit, encode)
     in_memory = store.sorts_in_memory()  # asked once per process, outside the limit
     with store.time_limit():
-        if not in_memory or store.collection_bytes() <= SORT_MAX_BYTES:
+        if not in_memory or _sortable(store.collection_bytes()):
             found = _sorted(store, query, limit + 1)
             items, last, cut = _fill(found, limit, budget, encode)
             return Page(items, encode_cursor(*last) if cut and last else None)
@@ -122,6 +123,12 @@ def read_page(
         # continue after the last one this page saw.
         return Page(items, encode_cursor(*(last or _order(keys[-1]))))
     return Page(items, None)
+
+
+def _sortable(size: int | None) -> bool:
+    """Whether the server may sort a collection of ``size`` bytes in one pass (an unknown
+    size takes the two passes, which hold nothing whatever the size)."""
+    return size is not None and size <= SORT_MAX_BYTES
 
 
 def _order(key: dict[str, Any]) -> tuple[datetime, ObjectId]:

@@ -142,14 +142,19 @@ class FerretDB(_Server):
     """A FerretDB process with the SQLite backend, new authentication and a setup user."""
 
     def __init__(
-        self, binary: str, data_dir: Path, port: int | None = None, listen_host: str = "127.0.0.1"
+        self,
+        binary: str,
+        data_dir: Path,
+        port: int | None = None,
+        listen_host: str = "127.0.0.1",
+        log_path: Path | None = None,
     ) -> None:
         self.binary = binary
         self.data_dir = data_dir
         self.port = port or free_port()
         self.listen_host = listen_host
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir.parent / f"{data_dir.name}-ferretdb.log"
+        self.log_path = log_path or data_dir.parent / f"{data_dir.name}-ferretdb.log"
 
     @property
     def admin_uri(self) -> str:
