@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO / "app"))
 
 from flaskapp.db import COLLECTION, DURABLE, LISTING_INDEX  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
-from support import FerretDB, Gunicorn, ferretdb_binary  # noqa: E402
+from support import WRITE_KEY, FerretDB, Gunicorn, ferretdb_binary  # noqa: E402
 
 DATABASE = "bench"
 # The contenders, as printed and as keyed in the report.
@@ -65,13 +65,14 @@ def _http_worker(args: tuple[str, int, str, float, float]) -> list[float]:
     host, port, op, start_at, stop_at = args
     conn = http.client.HTTPConnection(host, port, timeout=30)
     body = json.dumps(PAYLOAD).encode()
-    headers = {"Content-Type": "application/json"}
+    key = {"Authorization": f"Bearer {WRITE_KEY}"}  # the floor ignores it
+    headers = {"Content-Type": "application/json", **key}
 
     def request() -> None:
         if op == "post":
             conn.request("POST", "/data", body=body, headers=headers)
         else:
-            conn.request("GET", "/data?limit=50")
+            conn.request("GET", "/data?limit=50", headers=key)
         response = conn.getresponse()
         response.read()
         if response.status not in (200, 201):

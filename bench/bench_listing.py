@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO / "app"))
 
 from flaskapp.db import LISTING_INDEX  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
-from support import FerretDB, Gunicorn, ferretdb_binary  # noqa: E402
+from support import READER, FerretDB, Gunicorn, ferretdb_binary  # noqa: E402
 
 DATABASE = "bench_listing"
 LARGE_BYTES = 63_000
@@ -105,6 +105,7 @@ def through_service(ferret: FerretDB, work: Path, runs: int, path: str) -> tuple
         "MONGODB_TIMEOUT_MS": "600000",
     }
     with Gunicorn(env, work) as service, requests.Session() as session:
+        session.auth = READER
 
         def get(url: str) -> dict:
             response = session.get(url, timeout=600)

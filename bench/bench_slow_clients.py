@@ -1,113 +1,166 @@
-"""Benchmark: ordinary requests beside slow clients, for each gunicorn worker class.
+"""Benchmark: ordinary requests beside clients that stall, for each gunicorn worker class.
 
-    python bench/bench_slow_clients.py [--connections 60 300] [--seconds 20]
+    python bench/bench_slow_clients.py [--kinds headers bodies unread] [--connections N ...]
+        [--seconds 30] [--worker-classes gevent gthread]
 
-For each worker class (gevent, the default, and gthread) and each number of slow connections,
-starts FerretDB and the service with its production gunicorn settings, opens that many
-connections that send a request line and then one header line every 5 seconds (a client that
-the server closes connects again), and meanwhile sends ordinary GET / requests one after the
-other, each on a new connection with a 5-second timeout. Prints how many succeeded and their
-latency, and the resident memory of gunicorn's processes at the end. Everything it starts is
-stopped at the end.
+For each worker class (gevent, the default, and gthread), each kind of stalled client and
+each number of them, starts FerretDB and the service with its production gunicorn settings
+and default deadlines (APP_BODY_TIMEOUT_SECONDS and APP_WRITE_TIMEOUT_SECONDS, 10 s), opens
+that many stalled connections (one the server ends is opened again, from a process of their
+own) and meanwhile sends ordinary requests one after the other, each on a new connection with
+a 10-second timeout (POST /data, GET of that record, GET /healthz, GET /). The kinds:
+
+- headers: a request line, then one header line every 5 seconds, never the end of the headers;
+- bodies: the headers of a POST /data announcing 64 KiB and one byte of it, then nothing;
+- unread: a GET of a 1 MiB page of records with a 4 KiB receive buffer, never read.
+
+Prints, for each run, how many ordinary requests succeeded and their latency, how many stalled
+connections the server cut off (408 for a body, a reset for an unread response) and how long
+the deadline held them, and the peak resident memory of gunicorn's processes. Everything it
+starts is stopped at the end.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "app"))
 
-from support import FerretDB, Gunicorn, SlowClients, ferretdb_binary  # noqa: E402
+from support import (  # noqa: E402
+    READ_KEY,
+    WRITE_KEY,
+    WRITER,
+    FerretDB,
+    Gunicorn,
+    OrdinaryClient,
+    PeakMemory,
+    SlowClients,
+    Stallers,
+    ferretdb_binary,
+    raise_open_files,
+    stalled_body_request,
+    unread_listing_request,
+)
 
 WORKER_CLASSES = ("gevent", "gthread")
+KINDS = ("headers", "bodies", "unread")
+DEADLINE = 10  # the service's default deadlines
+PAGE_RECORDS = 20  # records of 60 KB as JSON: a 1 MiB page
 
 
-def resident_mib(pid: int) -> float:
-    """Resident memory of a process and its children (gunicorn's master and workers)."""
-    total_kib = 0
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
-        except (OSError, ValueError):
-            continue  # gone meanwhile
-        if int(fields["Pid"]) == pid or int(fields["PPid"]) == pid:
-            total_kib += int(fields.get("VmRSS", "0 kB").split()[0])
-    return total_kib / 1024
+def stalled(kind: str, port: int, count: int) -> AbstractContextManager[object]:
+    if kind == "headers":
+        return SlowClients(port, count, interval=5.0)
+    if kind == "bodies":
+        return Stallers(port, count, stalled_body_request(WRITE_KEY))
+    return Stallers(port, count, unread_listing_request(READ_KEY), reads=False)
 
 
-def run(uri: str, work: Path, worker_class: str, connections: int, seconds: float) -> dict:
+@dataclass
+class Row:
+    worker_class: str
+    kind: str
+    count: int
+    ordinary: dict[str, Any]
+    cut: int
+    held: dict[str, float] | None
+    peak_rss_mib: float
+    worker_timeouts: int
+
+
+def run(uri: str, work: Path, worker_class: str, kind: str, count: int, seconds: float) -> Row:
     env = {
         "MONGODB_URI": uri,
-        "MONGODB_DATABASE": "bench_slow",
+        "MONGODB_DATABASE": f"bench_slow_{kind}",
         "LOG_LEVEL": "WARNING",
         "GUNICORN_WORKER_CLASS": worker_class,
     }
-    latencies: list[float] = []
-    failed = 0
-    with (
-        Gunicorn(env, work) as server,
-        SlowClients(server.port, connections, interval=5.0) as slow,
-    ):
-        time.sleep(1.0)
-        ends = time.monotonic() + seconds
-        while time.monotonic() < ends:
-            began = time.perf_counter()
-            try:
-                ok = requests.get(f"{server.url}/", timeout=5).status_code == 200
-            except requests.RequestException:
-                ok = False
-            if ok:
-                latencies.append(time.perf_counter() - began)
-            else:
-                failed += 1
-            time.sleep(0.2)
-        opened = slow.opened
+    with Gunicorn(env, work) as server:
         assert server.proc is not None
-        rss = resident_mib(server.proc.pid)
-    latencies.sort()
-    return {
-        "ok": len(latencies),
-        "total": len(latencies) + failed,
-        "p50_ms": statistics.median(latencies) * 1000 if latencies else None,
-        "max_ms": latencies[-1] * 1000 if latencies else None,
-        "slow_opened": opened,
-        "rss_mib": rss,
-    }
+        if kind == "unread":
+            for _ in range(PAGE_RECORDS):
+                record = {"pad": "\x01" * 10_000}
+                requests.post(f"{server.url}/data", json=record, auth=WRITER, timeout=30)
+        with (
+            PeakMemory(server.proc.pid) as memory,
+            stalled(kind, server.port, count) as clients,
+            OrdinaryClient(server.url) as ordinary,
+        ):
+            time.sleep(seconds)
+        logs = server.logs()
+    if isinstance(clients, Stallers):
+        figures = clients.summary(DEADLINE)
+        cut, held = int(figures["cut"]), figures["cut_held_s"]  # type: ignore[call-overload]
+    else:
+        cut, held = clients.closed_by_server, None  # type: ignore[attr-defined]
+    return Row(
+        worker_class,
+        kind,
+        count,
+        ordinary.summary(),
+        cut,
+        held,  # type: ignore[arg-type]
+        memory.peak,
+        logs.count("WORKER TIMEOUT"),
+    )
+
+
+def _ms(spread: dict[str, float] | None, key: str) -> str:
+    return f"{spread[key] * 1000:.0f}" if spread else "-"
+
+
+def _s(spread: dict[str, float] | None, key: str) -> str:
+    return f"{spread[key]:.1f}" if spread else "-"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--connections", type=int, nargs="+", default=[60, 300])
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
+    parser.add_argument("--connections", type=int, nargs="+", default=[300, 3000])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--worker-classes", nargs="+", choices=WORKER_CLASSES, default=WORKER_CLASSES
+    )
     args = parser.parse_args()
+    raise_open_files(max(args.connections) + 1000)
     work = Path(tempfile.mkdtemp(prefix="bench-slow-"))
     rows = []
     with FerretDB(ferretdb_binary(), work / "data") as ferret:
-        for worker_class in WORKER_CLASSES:
-            for connections in args.connections:
-                result = run(ferret.admin_uri, work, worker_class, connections, args.seconds)
-                rows.append((worker_class, connections, result))
-    print(f"\nbench-slow-clients: GET / every 0.2 s for {args.seconds:.0f} s beside slow clients")
+        for worker_class in args.worker_classes:
+            for kind in args.kinds:
+                for count in args.connections:
+                    rows.append(
+                        run(ferret.admin_uri, work, worker_class, kind, count, args.seconds)
+                    )
     print(
-        f"{'worker':<10}{'slow conns':>11}{'answered':>12}{'p50 ms':>10}{'max ms':>10}"
-        f"{'RSS MiB':>10}"
+        f"\nbench-slow-clients: ordinary requests for {args.seconds:.0f} s beside stalled "
+        f"clients (deadlines {DEADLINE} s)"
     )
-    for worker_class, connections, r in rows:
-        p50 = f"{r['p50_ms']:.1f}" if r["p50_ms"] is not None else "-"
-        top = f"{r['max_ms']:.1f}" if r["max_ms"] is not None else "-"
-        answered = f"{r['ok']}/{r['total']}"
+    print(
+        f"{'worker':<8}{'kind':<9}{'stalled':>8}{'ordinary ok':>13}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'max ms':>8}{'cut':>7}{'held p50 s':>11}{'held max s':>11}{'RSS MiB':>9}"
+    )
+    for row in rows:
+        latency = row.ordinary["latency_s"]
+        answered = f"{row.ordinary['ok']}/{row.ordinary['sent']}"
         print(
-            f"{worker_class:<10}{connections:>11}{answered:>12}{p50:>10}{top:>10}"
-            f"{r['rss_mib']:>10.0f}"
+            f"{row.worker_class:<8}{row.kind:<9}{row.count:>8}{answered:>13}"
+            f"{_ms(latency, 'p50'):>8}{_ms(latency, 'p99'):>8}{_ms(latency, 'max'):>8}"
+            f"{row.cut:>7}{_s(row.held, 'p50'):>11}{_s(row.held, 'max'):>11}"
+            f"{row.peak_rss_mib:>9.0f}"
         )
+        if row.worker_timeouts:
+            print(f"  {row.worker_timeouts} workers killed by gunicorn's timeout")
     return 0
 
 
