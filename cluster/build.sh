@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Build the clusters' binaries from the Go module proxy, pinned by cluster/versions.env, into
-# the binary cache: $FLASK_K8S_CACHE/bin/<name>-<version>/<name>. The local cluster and the
-# offline minikube run the same versions, so they share every build.
+# the binary cache: $FLASK_K8S_CACHE/bin/<name>-<version>-<recipe>/<name>. <recipe> is a hash
+# of how the binary is built (its wrapper module's files, package, linker flags and Go flags;
+# pause's compiler flags; busybox's Debian package), so a change to any of them builds a new
+# binary on every machine, beside the old one. The local cluster and the offline minikube run
+# the same versions, so they share every build.
 # A binary already in the cache is not rebuilt. One line per component on stdout:
 #   <name> <path> cached|built
 # Usage: cluster/build.sh [--minikube] [--status] [all | COMPONENT...]
@@ -9,7 +12,7 @@
 #   --minikube the offline minikube's set (docs/minikube.md): minikube, storage-provisioner,
 #              kubeadm, crictl and the components its images are made of
 #   components: kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl
-#               etcd coredns metrics-server pause
+#               etcd coredns metrics-server pause local-path-provisioner busybox
 #               (--minikube adds: minikube storage-provisioner kubeadm crictl)
 #               kube-router (built only when named: the network policy engine, docs/network-policy.md)
 set -euo pipefail
@@ -19,7 +22,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${FLASK_K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/flask-k8s}
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -buildvcs=false -trimpath"
 kube_components=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
-all_components=("${kube_components[@]}" etcd coredns metrics-server pause)
+all_components=("${kube_components[@]}" etcd coredns metrics-server pause local-path-provisioner busybox)
 minikube_components=(minikube storage-provisioner kubeadm "${kube_components[@]}" crictl
     etcd coredns metrics-server pause)
 set_name=local
@@ -35,6 +38,8 @@ version_of() {
         coredns) echo "$COREDNS_VERSION" ;;
         metrics-server) echo "$METRICS_SERVER_VERSION" ;;
         pause) echo "$PAUSE_VERSION" ;;
+        local-path-provisioner) echo "$LOCAL_PATH_PROVISIONER_VERSION" ;;
+        busybox) echo "$BUSYBOX_VERSION" ;;
         *) echo "build.sh: unknown component '$1' (known: ${known[*]})" >&2; return 1 ;;
     esac
 }
@@ -59,6 +64,7 @@ module_src() {
 }
 
 # Upstream's pause (a static C program in k8s.io/kubernetes' build/pause), at the tag kubeadm names.
+pause_cflags="-Os -Wall -Werror -static"
 build_pause_c() {
     local out=$1 version=$2 src
     if ! command -v cc >/dev/null || ! [[ -f /usr/lib/x86_64-linux-gnu/libc.a || -f /usr/lib/libc.a ]]; then
@@ -78,7 +84,30 @@ build_pause_c() {
         echo "build.sh: $src is not pause $version (see its Makefile's TAG)" >&2
         return 1
     }
-    cc -Os -Wall -Werror -static -DVERSION="v$version" -o "$out" "$src" && strip "$out"
+    # shellcheck disable=SC2086 # the flags are separate words
+    cc $pause_cflags -DVERSION="v$version" -o "$out" "$src" && strip "$out"
+}
+
+# Debian's static busybox (package busybox-static), the shell and tools of the local volume
+# provisioner's helper pods: downloaded with apt-get, never installed on the host. Its
+# upstream version must be the one versions.env pins.
+busybox_package=busybox-static
+build_busybox() {
+    local out=$1 version=$2 candidate tmp
+    candidate=$(apt-cache policy "$busybox_package" 2>/dev/null | awk '$1 == "Candidate:" { print $2 }')
+    if [[ -z $candidate || $candidate == "(none)" ]] && [[ $(id -u) == 0 ]]; then
+        apt-get -o DPkg::Lock::Timeout=300 update -q >&2 || true
+        candidate=$(apt-cache policy "$busybox_package" 2>/dev/null | awk '$1 == "Candidate:" { print $2 }')
+    fi
+    [[ $candidate =~ ^([0-9]+:)?${version//./\.}- ]] || {
+        echo "build.sh: Debian offers $busybox_package '${candidate:-none}', cluster/versions.env pins busybox $version" >&2
+        return 1
+    }
+    tmp=$(mktemp -d "$cache/bin/.busybox.XXXXXX")
+    (cd "$tmp" && apt-get -o APT::Sandbox::User=root download -q "$busybox_package=$candidate" >&2 &&
+        dpkg-deb -x ./*.deb root) || { rm -rf "$tmp"; return 1; }
+    mv "$tmp/root/bin/busybox" "$out"
+    rm -rf "$tmp"
 }
 
 # A line every minute while a build runs, so that a long build shows it is alive. Stopped
@@ -129,12 +158,13 @@ is_kube() {
 }
 
 # The wrapper module a component is built from and its main package: "<dir> <package>"
-# (pause: the module whose source holds pause.c, no package).
+# (pause: the module whose source holds pause.c, no package; busybox: neither).
 source_of() {
     case $1 in
         kube-router) echo "$here/kube-router ." ;;
         kube-*|kubelet|kubectl|kubeadm) echo "$here/k8s k8s.io/kubernetes/cmd/$1" ;;
         pause) echo "$here/k8s -" ;;
+        busybox) echo "- -" ;;
         etcd) echo "$here/etcd go.etcd.io/etcd/server/v3" ;;
         coredns) echo "$here/coredns ." ;;
         minikube) echo "$here/minikube k8s.io/minikube/cmd/minikube" ;;
@@ -142,7 +172,73 @@ source_of() {
         storage-provisioner) echo "$here/storage-provisioner k8s.io/minikube/cmd/storage-provisioner" ;;
         crictl) echo "$here/cri-tools sigs.k8s.io/cri-tools/cmd/crictl" ;;
         metrics-server) echo "$here/metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server" ;;
+        local-path-provisioner) echo "$here/local-path-provisioner github.com/rancher/local-path-provisioner" ;;
     esac
+}
+
+# The upstream module whose version the wrapper module must require: "<module> <version>".
+module_of() {
+    local version
+    version=$(version_of "$1")
+    case $1 in
+        kube-router) echo "github.com/cloudnativelabs/kube-router/v2 ${version%-flask-k8s.*}" ;;
+        kube-*|kubelet|kubectl|kubeadm) echo "k8s.io/kubernetes $version" ;;
+        etcd) echo "go.etcd.io/etcd/server/v3 $version" ;;
+        coredns) echo "github.com/coredns/coredns $version" ;;
+        minikube|storage-provisioner) echo "k8s.io/minikube $MINIKUBE_VERSION" ;;
+        crictl) echo "sigs.k8s.io/cri-tools $version" ;;
+        metrics-server) echo "sigs.k8s.io/metrics-server $version" ;;
+        local-path-provisioner) echo "github.com/rancher/local-path-provisioner $version" ;;
+    esac
+}
+
+# The linker flags of a Go component. minikube's stamps that its release's Makefile and
+# commit give (they follow from the pinned version) are the placeholders @MINIKUBE_ISO_VERSION@
+# and @MINIKUBE_COMMIT@, filled in when it is built.
+ldflags_of() {
+    local name=$1 version=$2 mod=k8s.io/minikube
+    case $name in
+        kube-router)
+            echo "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$version" \
+                "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.BuildDate=1970-01-01T00:00:00Z" ;;
+        kube-*|kubelet|kubectl|kubeadm) kube_ldflags "$version" ;;
+        etcd) echo "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$version" ;;
+        coredns) echo "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$version" ;;
+        minikube)
+            echo "-s -w -X $mod/pkg/version.version=$MINIKUBE_VERSION -X $mod/pkg/version.isoVersion=@MINIKUBE_ISO_VERSION@" \
+                "-X $mod/pkg/version.gitCommitID=@MINIKUBE_COMMIT@" \
+                "-X $mod/pkg/version.storageProvisionerVersion=$MINIKUBE_STORAGE_PROVISIONER_VERSION" ;;
+        storage-provisioner) echo "-s -w -X $mod/pkg/storage.version=$version" ;;
+        crictl) echo "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$version" ;;
+        metrics-server) echo "-s -w -X k8s.io/client-go/pkg/version.gitVersion=$version" ;;
+        local-path-provisioner) echo "-s -w -X main.VERSION=$version" ;;
+    esac
+}
+
+# A hash of how a component is built: the build command with its flags and the files of its
+# wrapper module (go.mod, go.sum, *.go: the versions of every module it compiles, CoreDNS's
+# plugin list). It names the binary's directory in the cache, beside its version.
+recipe_of() {
+    local name=$1 version dir pkg
+    version=$(version_of "$name")
+    read -r dir pkg <<<"$(source_of "$name")"
+    {
+        echo "$name $version"
+        case $name in
+            pause) echo "cc $pause_cflags -DVERSION=v$version build/pause/linux/pause.c; strip" ;;
+            busybox) echo "apt-get download $busybox_package=$version-*; bin/busybox" ;;
+            *) echo "CGO_ENABLED=$CGO_ENABLED GOFLAGS=$GOFLAGS go build -ldflags '$(ldflags_of "$name" "$version")' $pkg" ;;
+        esac
+        if [[ $dir != - ]]; then
+            (cd "$dir" && find . -maxdepth 1 -type f \( -name go.mod -o -name go.sum -o -name '*.go' \) -print0 |
+                sort -z | xargs -0 sha256sum)
+        fi
+    } | sha256sum | cut -c1-12
+}
+
+# Where a component's binary lives in the cache.
+binary_path() {
+    echo "$cache/bin/$1-$(version_of "$1")-$(recipe_of "$1")/$1"
 }
 
 # Module downloads wait on the network, not the CPU: the modules of every binary to build
@@ -150,12 +246,11 @@ source_of() {
 # by side in the background from the start, while the first build compiles.
 prefetch_pids=()
 prefetch_modules() {
-    local name version dir pkg
+    local name dir pkg
     local -A dir_pkgs=()
     [[ $status_only == false ]] || return 0
     for name in "$@"; do
-        version=$(version_of "$name")
-        [[ -x $cache/bin/$name-$version/$name ]] && continue
+        [[ -x ${path_of[$name]} ]] && continue
         read -r dir pkg <<<"$(source_of "$name")"
         [[ $pkg != - ]] || continue
         dir_pkgs[$dir]+=" $pkg"
@@ -188,7 +283,7 @@ build_kube_group() {
     for name in "$@"; do
         is_kube "$name" || continue
         version=$(version_of "$name")
-        out=$cache/bin/$name-$version/$name
+        out=${path_of[$name]}
         [[ -x $out ]] && continue
         lock_binary "$name" "$version" "$out"
         locks+=("$lock_fd")
@@ -215,7 +310,7 @@ build_kube_group() {
         return "$status"
     fi
     for name in "${names[@]}"; do
-        mv -f "$tmpdir/$name" "$cache/bin/$name-$version/$name"
+        mv -f "$tmpdir/$name" "${path_of[$name]}"
     done
     rm -rf "$tmpdir"
     for lock in "${locks[@]}"; do exec {lock}>&-; done
@@ -226,7 +321,7 @@ build_kube_group() {
 build_one() {
     local name=$1 version out tmp start ldflags pkg dir mod modver
     version=$(version_of "$name")
-    out=$cache/bin/$name-$version/$name
+    out=${path_of[$name]}
     if [[ -x $out ]]; then
         echo "$name $out cached"
         return 0
@@ -245,47 +340,29 @@ build_one() {
     tmp=$out.tmp.$$
     start=$(date +%s)
     read -r dir pkg <<<"$(source_of "$name")"
+    read -r mod modver <<<"$(module_of "$name")"
     case $name in
-        kube-router)
-            ldflags="-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$version"
-            ldflags+=" -X github.com/cloudnativelabs/kube-router/v2/pkg/version.BuildDate=1970-01-01T00:00:00Z"
-            mod=github.com/cloudnativelabs/kube-router/v2 modver=${version%-flask-k8s.*} ;;
-        kube-*|kubelet|kubectl|kubeadm)
-            ldflags=$(kube_ldflags "$version") mod=k8s.io/kubernetes ;;
-        etcd)
-            ldflags="-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$version" mod=$pkg ;;
-        coredns)
-            ldflags="-s -w -X github.com/coredns/coredns/coremain.GitCommit=$version"
-            check_coredns_plugins
-            mod=github.com/coredns/coredns ;;
-        minikube|storage-provisioner)
-            mod=k8s.io/minikube modver=$MINIKUBE_VERSION
-            minikube_stamps "$dir"
-            if [[ $name == minikube ]]; then
-                ldflags="-s -w -X $mod/pkg/version.version=$MINIKUBE_VERSION"
-                ldflags+=" -X $mod/pkg/version.isoVersion=$minikube_iso_version"
-                ldflags+=" -X $mod/pkg/version.gitCommitID=$minikube_commit"
-                ldflags+=" -X $mod/pkg/version.storageProvisionerVersion=$MINIKUBE_STORAGE_PROVISIONER_VERSION"
-            else
-                ldflags="-s -w -X $mod/pkg/storage.version=$version"
-            fi ;;
-        crictl)
-            ldflags="-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$version" mod=sigs.k8s.io/cri-tools ;;
-        metrics-server)
-            ldflags="-s -w -X k8s.io/client-go/pkg/version.gitVersion=$version" mod=sigs.k8s.io/metrics-server ;;
-        pause) ;;
+        coredns) check_coredns_plugins ;;
+        minikube|storage-provisioner) minikube_stamps "$dir" ;;
     esac
-    [[ -z ${mod:-} ]] || check_module "$dir" "$mod" "${modver:-$version}"
+    [[ -z ${mod:-} ]] || check_module "$dir" "$mod" "$modver"
     local beat status=0
     heartbeat "$name" "$start" &
     beat=$!
-    if [[ $name == pause ]]; then
-        echo "build.sh: building $name $version (cc build/pause/linux/pause.c of k8s.io/kubernetes $KUBERNETES_VERSION)" >&2
-        build_pause_c "$tmp" "$version" || status=$?
-    else
-        echo "build.sh: building $name $version (go build $pkg)" >&2
-        (cd "$dir" && go build -ldflags "$ldflags" -o "$tmp" "$pkg") || status=$?
-    fi
+    case $name in
+        pause)
+            echo "build.sh: building $name $version (cc build/pause/linux/pause.c of k8s.io/kubernetes $KUBERNETES_VERSION)" >&2
+            build_pause_c "$tmp" "$version" || status=$? ;;
+        busybox)
+            echo "build.sh: fetching $name $version (Debian's $busybox_package)" >&2
+            build_busybox "$tmp" "$version" || status=$? ;;
+        *)
+            ldflags=$(ldflags_of "$name" "$version")
+            ldflags=${ldflags//@MINIKUBE_ISO_VERSION@/${minikube_iso_version:-}}
+            ldflags=${ldflags//@MINIKUBE_COMMIT@/${minikube_commit:-}}
+            echo "build.sh: building $name $version (go build $pkg)" >&2
+            (cd "$dir" && go build -ldflags "$ldflags" -o "$tmp" "$pkg") || status=$? ;;
+    esac
     kill "$beat"
     wait "$beat" 2>/dev/null || true
     if ((status != 0)); then
@@ -331,6 +408,8 @@ if [[ ${#components[@]} -eq 0 || ${components[0]} == all ]]; then
     components=("${known[@]}")
 fi
 for c in "${components[@]}"; do version_of "$c" >/dev/null; done
+declare -A path_of=()
+for c in "${components[@]}"; do path_of[$c]=$(binary_path "$c"); done
 mkdir -p "$cache/bin"
 prefetch_modules "${components[@]}"
 build_kube_group "${components[@]}"
