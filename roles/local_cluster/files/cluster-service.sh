@@ -7,6 +7,9 @@
 #   cluster-service.sh stop NAME      stop NAME (supervisor and component) by its pidfile;
 #                                     prints "stopped" or "absent"
 #   cluster-service.sh status NAME    prints "running" (exit 0) or "stopped" (exit 3)
+#   cluster-service.sh others         prints the state directory of every other instance of
+#                                     the local cluster that runs on this host (its components'
+#                                     supervisors), one a line
 #   cluster-service.sh supervise NAME (internal) run the component, start it again 2 s after
 #                                     it exits, forward SIGTERM/SIGINT to it and exit with it
 # Files, under $FLASK_K8S_CLUSTER_DIR (default /var/lib/flask-k8s/cluster):
@@ -17,7 +20,15 @@
 set -euo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 dir=${FLASK_K8S_CLUSTER_DIR:-/var/lib/flask-k8s/cluster}
-action=${1:?usage: cluster-service.sh ensure|stop|status NAME}
+action=${1:?usage: cluster-service.sh ensure|stop|status NAME, or others}
+if [[ $action == others ]]; then
+    # Supervisors of this script whose state directory is not this one.
+    for pid in $(pgrep -f 'cluster-service\.sh supervise ' || true); do
+        other=$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | sed -n 's/^FLASK_K8S_CLUSTER_DIR=//p')
+        if [[ -n $other && $other != "$dir" ]]; then echo "$other"; fi
+    done | sort -u
+    exit 0
+fi
 name=${2:?usage: cluster-service.sh ensure|stop|status NAME}
 cmdfile=$dir/run/$name.cmd
 pidfile=$dir/run/$name.pid
