@@ -28,6 +28,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PORT=8000
 WORKDIR /app
 USER 10001:10001
-EXPOSE 8000
+# The API (HTTPS when APP_TLS_CERT_FILE and APP_TLS_KEY_FILE are set), and the metrics that
+# gunicorn's master serves (APP_METRICS_PORT).
+EXPOSE 8000 9100
 STOPSIGNAL SIGTERM
 CMD ["gunicorn", "--config", "/app/gunicorn.conf.py", "flaskapp.wsgi:app"]

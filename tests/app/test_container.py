@@ -19,6 +19,8 @@ from support import REPO, SUMMARY, WRITER, api_keys_json, free_port
 pytestmark = pytest.mark.timeout(1200)
 
 IMAGE = "flask-k8s/flaskapp:test"
+# The metrics endpoint of each running container, by name.
+METRICS_URLS: dict[str, str] = {}
 BASE_IMAGE = os.environ.get("BASE_IMAGE", "flask-k8s/python-base:bookworm")
 
 
@@ -62,6 +64,7 @@ def image(docker_engine) -> str:
 @pytest.fixture(scope="module")
 def container(image, mongo, tmp_path_factory) -> Iterator[tuple[str, str]]:
     port = free_port()
+    metrics_port = free_port()
     name = f"flaskapp-test-{uuid.uuid4().hex[:8]}"
     database = f"container_{uuid.uuid4().hex[:8]}"
     # Host networking: the container reaches the test database on 127.0.0.1, and the test
@@ -93,12 +96,13 @@ def container(image, mongo, tmp_path_factory) -> Iterator[tuple[str, str]]:
         "-e",
         f"PORT={port}",
         "-e",
-        f"APP_METRICS_PORT={free_port()}",
+        f"APP_METRICS_PORT={metrics_port}",
         "-e",
         f"APP_API_KEYS={api_keys_json()}",
         image,
     )
     url = f"http://127.0.0.1:{port}"
+    METRICS_URLS[name] = f"http://127.0.0.1:{metrics_port}/metrics"
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -127,6 +131,24 @@ def test_post_and_get_over_http(container):
     assert fetched["data"] == {"from": "container"}
     listed = requests.get(f"{url}/data", timeout=10, auth=WRITER).json()
     assert listed["items"][0]["id"] == record_id
+
+
+def test_metrics_are_served_on_their_own_port_only(container):
+    name, url = container
+    requests.get(f"{url}/healthz", timeout=10)
+    metrics = requests.get(METRICS_URLS[name], timeout=10)
+    assert metrics.status_code == 200
+    assert 'flaskapp_http_requests_total{method="GET",route="/healthz",status="200"}' in (
+        metrics.text
+    )
+    assert requests.get(f"{url}/metrics", timeout=10).status_code == 404
+
+
+def test_data_needs_a_key(container):
+    _, url = container
+    refused = requests.get(f"{url}/data", timeout=10)
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"] == "Bearer"
 
 
 def test_runs_as_non_root_user(image, container):
