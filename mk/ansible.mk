@@ -16,16 +16,20 @@ BENCH_DEPLOY_ROUNDS ?= 2
 # Scratch directory of test-ansible (throwaway vault password, rendered manifests).
 ANSIBLE_TEST_DIR := $(CURDIR)/build/ansible-tests
 # Python of the Ansible side: modules, plugins, scripts and their tests.
-ANSIBLE_PY := plugins playbooks scripts tests/ansible tests/cluster
+ANSIBLE_PY := plugins playbooks roles scripts tests/ansible tests/cluster
 
 .PHONY: setup credentials deploy teardown test-ansible bench-deploy api-key
 
 setup: venv ## Set up: virtual environment and, on first run, a vault password and random credentials
 	ansible-playbook playbooks/setup.yml
 
-# What deploy needs of setup: the credentials, created only when there are none.
+# What deploy needs of setup: the credentials and API keys. setup.yml runs when there is no
+# vault yet, or when the vault changed since it last ran (it adds what an older vault lacks).
+SETUP_STAMP := build/setup.stamp
 credentials: venv
-	@[[ -e group_vars/secrets.yml ]] || ansible-playbook playbooks/setup.yml
+	@if [[ ! -e group_vars/secrets.yml || ! $(SETUP_STAMP) -nt group_vars/secrets.yml ]]; then \
+	  ansible-playbook playbooks/setup.yml && mkdir -p $(dir $(SETUP_STAMP)) && touch $(SETUP_STAMP); \
+	fi
 
 deploy: credentials ## Deploy everything: cluster, images, MongoDB, Flask (ANSIBLE_ARGS='-e name=value')
 	ansible-playbook playbooks/site.yml $(ANSIBLE_ARGS)
