@@ -747,6 +747,7 @@ CLUSTER = {
     "cluster_provider": Case("local", "kind", "one of: auto, minikube, existing, local"),
     "cluster_state": Case("connected", "running", "one of: present, connected, absent"),
     "cluster_network_policy": Case("false", "maybe", BOOL),
+    "cluster_delete_data": Case("true", "maybe", BOOL),
 }
 
 DOCKER_ENGINE = {
@@ -849,6 +850,7 @@ LOCAL_CLUSTER = {
     "local_cluster_cni_bin_dir": Case("/opt/cni/bin", "cni", ABSOLUTE),
     "local_cluster_node_name": Case("node-1", "Node_1", "DNS label"),
     "local_cluster_node_address": Case("192.0.2.20", "node.example", "IPv4 address"),
+    "local_cluster_api_exposure": Case("network", "public", "one of: loopback, network"),
     "local_cluster_apiserver_port": Case("7443", "70000", "from 1 to 65535"),
     "local_cluster_context": Case("local", "my cluster", "without spaces"),
     "local_cluster_kubeconfig": Case("/tmp/admin.kubeconfig", "admin.kubeconfig", ABSOLUTE),
@@ -872,7 +874,16 @@ LOCAL_CLUSTER = {
     "local_cluster_bridge": Case("k8sbr0", "a-bridge-name-longer-than-15", "1 to 15"),
     "local_cluster_nodeport_range": Case("30000-31000", "32767-30000", "FIRST-LAST"),
     "local_cluster_storage_class": Case("local-disk", "Local_Disk", "StorageClass name"),
-    "local_cluster_hostpath_dir": Case("/srv/hostpath", "hostpath", ABSOLUTE),
+    "local_cluster_volumes_dir": Case(
+        "/srv/flask-k8s/volumes",
+        "/tmp/volumes",
+        "outside /tmp",
+        more_invalid=(
+            ("volumes", ABSOLUTE),
+            ("/var/lib/flask-k8s/cluster/volumes", "local_cluster_dir"),
+        ),
+    ),
+    "local_cluster_delete_volumes": Case("true", "maybe", BOOL),
     "local_cluster_coredns_enabled": Case("false", "maybe", BOOL),
     "local_cluster_metrics_server_enabled": Case("false", "maybe", BOOL),
     "local_cluster_coredns_replicas": Case("2", "0", "from 1 to 10"),
@@ -881,7 +892,7 @@ LOCAL_CLUSTER = {
 }
 
 MINIKUBE = {
-    "minikube_state": Case("absent", "stopped", "one of: present, absent"),
+    "minikube_state": Case("stopped", "paused", "one of: present, stopped, absent"),
     "minikube_profile": Case("dev.cluster", "start", "profile name"),
     "minikube_driver": Case("podman", "lxc", "one of: docker"),
     "minikube_cpus": Case("4", "1", "from 2 to 64"),

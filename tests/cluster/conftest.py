@@ -1,7 +1,9 @@
 """Fixtures of the local cluster's acceptance tests: kubectl, a test namespace, a local image.
 
-The cluster must be up (``make cluster-up``); ``tests/cluster/run.sh`` brings it up, runs these
-tests and takes it down again.
+The tests' own instance of the cluster must be up (``make cluster-up CLUSTER_INSTANCE=test``);
+``tests/cluster/run.sh`` brings it up, runs these tests and takes it down again. Tests marked
+``network_exposure`` run after the cluster's NodePorts were exposed on the host's addresses,
+those marked ``second_cluster`` on the cluster brought up after the first one was taken down.
 """
 
 from __future__ import annotations
@@ -18,13 +20,27 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-KUBECONFIG = os.environ.get("FLASK_K8S_KUBECONFIG", "/var/lib/flask-k8s/cluster/admin.kubeconfig")
+KUBECONFIG = os.environ.get(
+    "FLASK_K8S_KUBECONFIG", "/var/lib/flask-k8s/test/cluster/admin.kubeconfig"
+)
 CONTEXT = "flask-k8s-local"
 CONTAINERD = os.environ.get(
-    "FLASK_K8S_CONTAINERD_ADDRESS", "/run/flask-k8s/containerd/containerd.sock"
+    "FLASK_K8S_CONTAINERD_ADDRESS", "/run/flask-k8s/test/containerd/containerd.sock"
 )
+VOLUMES_DIR = Path(os.environ.get("FLASK_K8S_VOLUMES_DIR", "/var/lib/flask-k8s/test/volumes"))
 NAMESPACE = "cluster-acceptance"
 PROBE_IMAGE = "flask-k8s/cluster-probe:test"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "second_cluster: runs on the cluster brought up after a cluster-down"
+    )
+    config.addinivalue_line(
+        "markers",
+        "network_exposure: runs once the cluster's NodePorts answer on the host's addresses"
+        " (local_cluster_api_exposure: network)",
+    )
 
 
 def _kubectl_path() -> str:

@@ -1,25 +1,40 @@
 #!/usr/bin/env bash
-# Acceptance run of the local cluster (make test-cluster):
-#   1. take any previous cluster down and record the host's state (interfaces, iptables chains, ipsets,
-#      mounts, kernel settings);
+# Acceptance run of the local cluster (make test-cluster), on the tests' own instance
+# (cluster/test-instance.yml: its own state directory, volumes and kubeconfig; it refuses to
+# start while the cluster of `make deploy` runs, and leaves that cluster's data alone):
+#   1. take any previous test cluster down, deleting its volumes, and record the host's state
+#      (interfaces, iptables chains, ipsets, mounts, kernel settings);
 #   2. bring the cluster up, timed from nothing to a Ready node with its add-ons (cold when
 #      binaries had to be built, warm when they were cached);
 #   3. run the playbook again: nothing may change;
-#   4. run the pytest checks (node, version, local image, DNS, PVC, metrics, NodePort, and
-#      NetworkPolicy enforced by the network_policy role), then the `existing` provider end to
-#      end against this cluster (tests/existing/run.sh);
-#   5. take the cluster down and check that nothing of it is left on the host;
-#   6. bring it up once more from the cache (warm time) and take it down again.
+#   4. run the pytest checks (node, version, local image, DNS, volumes, metrics, NodePort on
+#      loopback only, and NetworkPolicy enforced by the network_policy role); expose the
+#      NodePorts on the host's addresses (local_cluster_api_exposure=network) and check them
+#      there, with the network policy's checks from outside the node; then the `existing`
+#      provider end to end against this cluster (tests/existing/run.sh);
+#   5. take the cluster down: nothing of it is left on the host but its volumes, with their
+#      owner and mode; a container that fetches packages over the network still works;
+#   6. bring it up once more from the cache (warm time): a claim of the same name finds the
+#      file written on the first cluster; take it down, deleting its volumes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export ANSIBLE_CONFIG=cluster/ansible.cfg ANSIBLE_FORCE_COLOR=0
 # Per-task timings in the logs under $out.
 export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks
-playbook=(ansible-playbook cluster/cluster.yml)
+instance=cluster/test-instance.yml
+playbook=(ansible-playbook cluster/cluster.yml -e "@$instance")
 cache=${FLASK_K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/flask-k8s}
 out=${CLUSTER_TEST_OUT:-build/test-cluster}
 mkdir -p "$out" "$cache"
-cluster_dir=/var/lib/flask-k8s/cluster
+setting() { sed -n "s/^$1: //p" "$instance"; }
+cluster_dir=$(setting local_cluster_dir)
+volumes_dir=$(setting local_cluster_volumes_dir)
+run_dir=$(setting local_cluster_containerd_run_dir)
+# The tests (conftest.py, tests/existing/run.sh) reach this instance.
+export FLASK_K8S_KUBECONFIG=$cluster_dir/admin.kubeconfig FLASK_K8S_CONTAINERD_ADDRESS=$run_dir/containerd.sock \
+    FLASK_K8S_VOLUMES_DIR=$volumes_dir
+# Packet forwarding is left on by a teardown, for the software that runs on (docs/local-cluster.md).
+shared_sysctls='net.ipv4.ip_forward|net.bridge.bridge-nf-call-iptables|net.bridge.bridge-nf-call-ip6tables'
 
 log() { printf '\n=== %s\n' "$*"; }
 
@@ -39,18 +54,17 @@ host_state() {
         done
         if command -v ipset >/dev/null; then ipset list -n | sed 's/^/ipset /'; fi
         awk '{print "mount " $5}' /proc/self/mountinfo | grep -vE '^mount (/var/lib/docker/|/run/docker/)' || true
-        sysctl net.ipv4.ip_forward net.ipv4.conf.all.route_localnet net.bridge.bridge-nf-call-iptables \
-            net.bridge.bridge-nf-call-ip6tables vm.overcommit_memory vm.panic_on_oom kernel.panic \
-            kernel.panic_on_oops 2>/dev/null | sed 's/^/sysctl /'
+        sysctl net.ipv4.conf.all.route_localnet vm.overcommit_memory vm.panic_on_oom kernel.panic \
+            kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes 2>/dev/null | sed 's/^/sysctl /'
         for p in /proc/[0-9]*; do
             cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
             case $cmd in
-                *"$cluster_dir"*|*"$cache/bin/"*|*/run/flask-k8s/containerd*|*"cluster-service.sh supervise"*|\
-                /usr/local/bin/kube-router\ *)
+                *"$cluster_dir"*|*"$run_dir"*|*"cluster-service.sh supervise"*|/usr/local/bin/kube-router\ *)
                     echo "process ${p#/proc/} $cmd" ;;
+                *) if grep -qE ':/kubepods(/|$)' "$p/cgroup" 2>/dev/null; then echo "process ${p#/proc/} $cmd"; fi ;;
             esac
         done
-        for path in "$cluster_dir" /run/flask-k8s/containerd /tmp/hostpath_pv /var/log/containers /run/netns; do
+        for path in "$cluster_dir" "$run_dir" /var/log/containers /run/netns; do
             if [[ -e $path ]]; then echo "file $path"; fi
         done
     } | sort -u
@@ -67,6 +81,58 @@ check_clean() {
         return 1
     fi
     echo "host clean after $1: no process, iptables chain, mount, interface, setting or file of the cluster left"
+}
+
+# The settings a teardown leaves (packet forwarding) are as the cluster set them or as before.
+check_shared_sysctls() {
+    local key before now
+    for key in ${shared_sysctls//|/ }; do
+        before=$(sed -n "s/^$key=//p" "$out/sysctl-before.txt")
+        now=$(sysctl -n "$key" 2>/dev/null) || continue
+        if [[ $now != "$before" && $now != 1 ]]; then
+            echo "FAIL: $key is $now after $1 (before the run: $before, the cluster sets 1)" >&2
+            return 1
+        fi
+        echo "$key=$now after $1 (before the run: $before)"
+    done
+}
+
+# What a cluster-down keeps: every volume directory the first cluster made, root-owned, with
+# the namespace directories and the volumes directory mode 0700 (the volumes themselves: the
+# pod's fsGroup, mode 2770, as the kubelet left them).
+check_volumes_kept() {
+    local listing
+    listing=$(find "$volumes_dir" -maxdepth 2 -printf '%P %u %m\n' | sort)
+    printf '  %s\n' "${listing//$'\n'/$'\n'  }"
+    grep -qx ' root 700' <<<"$listing" || { echo "FAIL: $volumes_dir is not root's with mode 0700" >&2; return 1; }
+    if grep -E '^[^/ ]+ ' <<<"$listing" | grep -vqE ' root 700$'; then
+        echo "FAIL: a namespace directory of $volumes_dir is not root's with mode 0700" >&2
+        return 1
+    fi
+    grep -qx 'cluster-acceptance/kept root 2770' <<<"$listing" ||
+        { echo "FAIL: the volume cluster-acceptance/kept is gone or not root's with mode 2770" >&2; return 1; }
+    [[ $(cat "$volumes_dir/cluster-acceptance/kept/survivor.txt" 2>/dev/null) == "written on the first cluster" ]] ||
+        { echo "FAIL: the file on the volume cluster-acceptance/kept did not survive cluster-down" >&2; return 1; }
+    echo "volumes kept after $1: cluster-acceptance/kept holds the file written on the first cluster"
+}
+
+# After a teardown, software that runs on still reaches the network through the host: a
+# container of the Docker engine fetches a package from PyPI.
+check_container_network() {
+    local base=flask-k8s/python-base:bookworm result
+    scripts/docker-engine.sh ensure >/dev/null
+    BASE_IMAGE=$base scripts/build-base-image.sh >/dev/null
+    if ! result=$(timeout 120 docker run --rm "$base" python3 -c '
+import re, urllib.request
+index = urllib.request.urlopen("https://pypi.org/simple/six/", timeout=30).read().decode()
+url = re.search("href=.([^#]*six-1[.]16[.]0-py2[.]py3-none-any[.]whl)", index).group(1)
+data = urllib.request.urlopen(url, timeout=30).read()
+print(url.rsplit("/", 1)[1], len(data), "bytes")' 2>&1); then
+        echo "FAIL: after $1, a container cannot fetch a package over the network:" >&2
+        echo "$result" >&2
+        return 1
+    fi
+    echo "after $1, a container fetched $result"
 }
 
 # Time from nothing to a Ready node (polled every second beside the playbook) and to the end
@@ -94,24 +160,36 @@ up() {
     echo "$(cat "$ready_file" 2>/dev/null || echo '?') $((SECONDS - start))"
 }
 
+# down NAME [ANSIBLE ARGS]: cluster-down, keeping the volumes unless the arguments say otherwise.
 down() {
-    "${playbook[@]}" -e local_cluster_state=absent >"$out/down-$1.log" 2>&1 || {
-        tail -n 40 "$out/down-$1.log" >&2
-        echo "FAIL: cluster-down ($1) failed; full log $out/down-$1.log" >&2
+    local name=$1
+    shift
+    "${playbook[@]}" -e local_cluster_state=absent "$@" >"$out/down-$name.log" 2>&1 || {
+        tail -n 40 "$out/down-$name.log" >&2
+        echo "FAIL: cluster-down ($name) failed; full log $out/down-$name.log" >&2
         return 1
     }
+    # The role's last line, which the YAML callback may wrap.
+    awk '/Local cluster volumes:/ { on = 1; sub(/^.*msg: ./, "") } on && /^$/ { exit } on { print }' "$out/down-$name.log" |
+        tr -s ' \n' '  ' | sed "s/'[[:space:]]*$//"
+    echo
 }
 
-# Whatever happens, the run ends with the cluster down.
-trap 'down final >/dev/null 2>&1 || true' EXIT
+# Whatever happens, the run ends with the cluster down and its volumes deleted.
+trap 'down final -e local_cluster_delete_volumes=true >/dev/null 2>&1 || true' EXIT
 
-# The first cluster-up starts the engine through the docker_engine role, as a first
-# `make deploy` on a new machine does; the engine then stays up for the image builds.
-log "Docker engine stopped (if this project started it): cluster-up starts it"
-scripts/docker-engine.sh stop
-log "Start from nothing"
-down initial
+# On a machine of its own (CI=true, or CLUSTER_TEST_STOP_DOCKER=true), the first cluster-up
+# starts the engine through the docker_engine role, as a first `make deploy` on a new machine
+# does; the engine then stays up for the image builds. Elsewhere the engine may be serving
+# other work, and is left running.
+if [[ ${CLUSTER_TEST_STOP_DOCKER:-${CI:-false}} == true ]]; then
+    log "Docker engine stopped (if this project started it): cluster-up starts it"
+    scripts/docker-engine.sh stop
+fi
+log "Start from nothing (the tests' instance, its volumes deleted)"
+down initial -e local_cluster_delete_volumes=true
 host_state >"$out/host-before.txt"
+sysctl ${shared_sysctls//|/ } 2>/dev/null | tr -d ' ' >"$out/sysctl-before.txt"
 
 missing=$(cluster/build.sh --status all | awk '$3 == "missing" {print $1}' | xargs)
 kind=warm
@@ -136,7 +214,16 @@ if ! grep -qE 'changed=0 .*failed=0' <<<"$recap"; then
 fi
 
 log "Acceptance checks"
-pytest -p no:cacheprovider -v -s tests/cluster || status=1
+pytest -p no:cacheprovider -v -s -m "not second_cluster and not network_exposure" tests/cluster || status=1
+
+log "NodePorts exposed on the host's addresses (local_cluster_api_exposure=network)"
+if "${playbook[@]}" -e local_cluster_state=present -e local_cluster_api_exposure=network >"$out/up-exposed.log" 2>&1; then
+    pytest -p no:cacheprovider -v -s -m network_exposure tests/cluster || status=1
+else
+    tail -n 40 "$out/up-exposed.log" >&2
+    echo "FAIL: cluster-up with local_cluster_api_exposure=network failed; full log $out/up-exposed.log" >&2
+    status=1
+fi
 
 log "The existing provider, against this cluster"
 start=$SECONDS
@@ -146,16 +233,26 @@ else
     status=1
 fi
 
-log "cluster-down"
+log "cluster-down (keeps the volumes)"
 down first
 check_clean teardown || status=1
+check_shared_sysctls teardown || status=1
+check_volumes_kept teardown || status=1
+check_container_network teardown || status=1
 
 log "cluster-up #2 (warm: binaries cached)"
 read -r second second_total < <(up second) || true
 [[ -n ${second_total:-} ]] || exit 1
 echo "time to a Ready node (warm): ${second}s; add-ons available after ${second_total}s"
-down second
+log "A claim of the same name on the new cluster finds its data"
+pytest -p no:cacheprovider -v -s -m second_cluster tests/cluster || status=1
+log "cluster-down, deleting the volumes"
+down second -e local_cluster_delete_volumes=true
 check_clean "second teardown" || status=1
+if [[ -n $(find "$volumes_dir" -mindepth 1 -maxdepth 2 -type d ! -empty 2>/dev/null) ]]; then
+    echo "FAIL: a volume is left in $volumes_dir after cluster-down with local_cluster_delete_volumes=true" >&2
+    status=1
+fi
 
 log "Summary"
 if [[ $kind == cold ]]; then

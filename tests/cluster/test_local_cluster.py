@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+import stat
+import subprocess
+import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
-from conftest import NAMESPACE, REPO, Kubectl, eventually, probe_pod
+from conftest import NAMESPACE, REPO, VOLUMES_DIR, Kubectl, eventually, probe_pod
 
 PINNED_VERSION = re.search(
     r"^KUBERNETES_VERSION=(\S+)$", (REPO / "cluster" / "versions.env").read_text(), re.M
@@ -109,71 +113,102 @@ def test_dns_resolves_the_api_and_a_service_name(
     assert answers[f"dns-target.{namespace}.svc.cluster.local"].split() == [target_ip]
 
 
-def test_pvc_binds_and_data_survive_the_pod(
+KEPT_CLAIM = "kept"
+KEPT_TEXT = "written on the first cluster"
+
+
+def claim(kubectl: Kubectl, name: str) -> dict:
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "64Mi"}}},
+    }
+    kubectl.apply(manifest)
+    return {"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": name}}]}
+
+
+DATA_MOUNT = {"volumeMounts": [{"name": "data", "mountPath": "/data"}]}
+
+
+def read_kept_file(kubectl: Kubectl, probe_image: str, volume: dict) -> str:
+    """What a new pod reads from the file on the claim `kept`."""
+    return run_to_completion(
+        kubectl,
+        probe_pod(
+            "volume-reader",
+            probe_image,
+            ["cat", "/data/survivor.txt"],
+            container=DATA_MOUNT,
+            **volume,
+        ),
+    )
+
+
+def host_mode(path: Path) -> str:
+    info = path.stat()
+    return f"{info.st_uid}:{info.st_gid} {stat.S_IMODE(info.st_mode):o}"
+
+
+def test_a_non_root_pod_writes_to_its_volume_which_is_root_owned_and_private(
     kubectl: Kubectl, namespace: str, probe_image: str
 ) -> None:
-    kubectl.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": "data", "namespace": namespace},
-            "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": "64Mi"}},
-            },
-        }
-    )
-    eventually(
-        lambda: (
-            kubectl("get", "pvc", "-n", namespace, "data", "-o", "jsonpath={.status.phase}")
-            == "Bound"
-        ),
-        timeout=60,
-    )
-    sc = kubectl("get", "pvc", "-n", namespace, "data", "-o", "jsonpath={.spec.storageClassName}")
-    print(f"PVC data Bound (StorageClass {sc})")
-    volume = {"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]}
-    mount = {"volumeMounts": [{"name": "data", "mountPath": "/data"}]}
-    # Host-path volumes belong to root (mode 0750): an init container hands the directory
-    # to the pod's user, as charts do for such provisioners.
-    init = {
-        "initContainers": [
-            {
-                "name": "volume-permissions",
-                "image": probe_image,
-                "imagePullPolicy": "IfNotPresent",
-                "args": ["chown", "65532:65532", "/data"],
-                "securityContext": {
-                    "runAsUser": 0,
-                    "runAsNonRoot": False,
-                    "allowPrivilegeEscalation": False,
-                    "readOnlyRootFilesystem": True,
-                    "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]},
-                },
-                **mount,
-            }
-        ]
-    }
+    """No init container: the kubelet hands the `local` volume to the pod's fsGroup."""
+    volume = claim(kubectl, KEPT_CLAIM)
     run_to_completion(
         kubectl,
         probe_pod(
-            "pvc-writer",
+            "volume-writer",
             probe_image,
-            ["write", "/data/survivor.txt", "written before"],
-            container=mount,
+            ["write", "/data/survivor.txt", KEPT_TEXT],
+            container=DATA_MOUNT,
             **volume,
-            **init,
         ),
     )
-    kubectl("delete", "pod", "-n", namespace, "pvc-writer", "--wait=true")
-    log = run_to_completion(
-        kubectl,
-        probe_pod(
-            "pvc-reader", probe_image, ["cat", "/data/survivor.txt"], container=mount, **volume
-        ),
+    pvc = kubectl.json("get", "pvc", "-n", namespace, KEPT_CLAIM)
+    pv = kubectl.json("get", "pv", pvc["spec"]["volumeName"])
+    print(
+        f"claim {KEPT_CLAIM} {pvc['status']['phase']} in StorageClass "
+        f"{pvc['spec']['storageClassName']}: {pv['spec']['local']['path']}, "
+        f"reclaim policy {pv['spec']['persistentVolumeReclaimPolicy']}"
     )
+    path = VOLUMES_DIR / namespace / KEPT_CLAIM
+    assert pvc["status"]["phase"] == "Bound"
+    assert pv["spec"]["local"]["path"] == str(path)
+    assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+    modes = {p: host_mode(p) for p in (VOLUMES_DIR, VOLUMES_DIR / namespace, path)}
+    print("on the host: " + ", ".join(f"{p} {mode}" for p, mode in modes.items()))
+    assert modes[VOLUMES_DIR] == "0:0 700"
+    assert modes[VOLUMES_DIR / namespace] == "0:0 700"
+    # The pod's fsGroup (65532), group-writable and setgid: the kubelet's doing.
+    assert modes[path] == "0:65532 2770"
+    assert (path / "survivor.txt").read_text() == KEPT_TEXT
+
+    kubectl("delete", "pod", "-n", namespace, "volume-writer", "--wait=true")
+    log = read_kept_file(kubectl, probe_image, volume)
     print(f"file read back by a new pod: {log!r}")
-    assert log == "written before"
+    assert log == KEPT_TEXT
+
+
+def test_a_local_user_cannot_reach_the_volumes() -> None:
+    result = subprocess.run(
+        ["runuser", "-u", "nobody", "--", "ls", str(VOLUMES_DIR)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print(f"ls {VOLUMES_DIR} as nobody: exit {result.returncode}, {result.stderr.strip()}")
+    assert result.returncode != 0
+    assert "Permission denied" in result.stderr
+
+
+@pytest.mark.second_cluster
+def test_a_claim_recreated_on_a_new_cluster_finds_its_data(
+    kubectl: Kubectl, namespace: str, probe_image: str
+) -> None:
+    log = read_kept_file(kubectl, probe_image, claim(kubectl, KEPT_CLAIM))
+    print(f"read on the new cluster from claim {KEPT_CLAIM}: {log!r}")
+    assert log == KEPT_TEXT
 
 
 def test_kubectl_top_pods_returns_numbers(kubectl: Kubectl) -> None:
@@ -191,7 +226,8 @@ def test_kubectl_top_pods_returns_numbers(kubectl: Kubectl) -> None:
     print(out.strip())
 
 
-def test_nodeport_answers_from_the_host(kubectl: Kubectl, namespace: str, probe_image: str) -> None:
+def serve_web(kubectl: Kubectl, namespace: str, probe_image: str) -> tuple[str, str]:
+    """A pod answering HTTP behind the NodePort Service `web`: (node address, node port)."""
     kubectl.apply(
         probe_pod(
             "web",
@@ -224,16 +260,38 @@ def test_nodeport_answers_from_the_host(kubectl: Kubectl, namespace: str, probe_
         "-o",
         "jsonpath={.items[0].status.addresses[?(@.type=='InternalIP')].address}",
     )
+    return node_ip, node_port
+
+
+def get_web(url: str) -> str:
+    def get() -> str:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read().decode()
+
+    body = eventually(get, timeout=60)
+    print(f"GET {url} -> {body.strip()}")
+    return body
+
+
+def test_nodeports_answer_on_loopback_only(
+    kubectl: Kubectl, namespace: str, probe_image: str
+) -> None:
+    """local_cluster_api_exposure: loopback, the default."""
+    node_ip, node_port = serve_web(kubectl, namespace, probe_image)
+    assert get_web(f"http://127.0.0.1:{node_port}/").startswith("probe web")
+    with pytest.raises((urllib.error.URLError, OSError)) as refused:
+        urllib.request.urlopen(f"http://{node_ip}:{node_port}/", timeout=5)
+    print(f"GET http://{node_ip}:{node_port}/ -> {refused.value}")
+
+
+@pytest.mark.network_exposure
+def test_nodeports_answer_on_the_host_addresses_when_exposed(
+    kubectl: Kubectl, namespace: str, probe_image: str
+) -> None:
+    """local_cluster_api_exposure: network."""
+    node_ip, node_port = serve_web(kubectl, namespace, probe_image)
     for address in (node_ip, "127.0.0.1"):
-        url = f"http://{address}:{node_port}/"
-
-        def get(url: str = url) -> str:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return response.read().decode()
-
-        body = eventually(get, timeout=60)
-        print(f"GET {url} -> {body.strip()}")
-        assert body.startswith("probe web")
+        assert get_web(f"http://{address}:{node_port}/").startswith("probe web")
 
 
 @pytest.mark.parametrize("name", ["coredns", "metrics-server"])

@@ -225,6 +225,7 @@ def get_from_host(url: str) -> str:
         return response.read().decode()
 
 
+@pytest.mark.network_exposure
 def test_default_deny_keeps_probes_and_nodeport_to_the_pods_it_allows(
     kubectl, netpol_ns, probe_image, outside_client
 ):

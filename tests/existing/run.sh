@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # The `existing` cluster provider, end to end, against a running local cluster treated as "a
-# cluster you already have" (make test-cluster runs this while its cluster is up):
+# cluster you already have" (make test-cluster runs this while its cluster, the tests' own
+# instance of cluster/test-instance.yml, is up):
 #   1. a registry on loopback (scripts/registry.sh) that the cluster pulls from;
 #   2. site.yml with cluster_provider=existing: images pushed to the registry, the database and
 #      the service deployed from there; a second run changes nothing; Services deleted by hand
 #      are restored by the next run;
 #   3. the pods run the registry's images, and verify.yml's smoke check passes through the
 #      NodePort;
-#   4. teardown.yml removes the deployment and its data, the registry is stopped.
+#   4. teardown.yml removes the deployment and deletes its data (the volumes of its claims, by
+#      their provisioner), the registry is stopped.
 # Throwaway credentials and vault password live in $out; nothing in group_vars/ is touched.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${EXISTING_TEST_OUT:-build/test-existing}
-kubeconfig=${FLASK_K8S_KUBECONFIG:-/var/lib/flask-k8s/cluster/admin.kubeconfig}
+kubeconfig=${FLASK_K8S_KUBECONFIG:-/var/lib/flask-k8s/test/cluster/admin.kubeconfig}
 registry=127.0.0.1:5000
 mkdir -p "$out"
 rm -f "$out/secrets.yml" "$out/vault-pass"
@@ -24,16 +26,21 @@ args=(
     -e existing_cluster_context=flask-k8s-local
     -e "existing_cluster_image_registry=$registry"
     -e existing_cluster_pulls_images=false
-    -e existing_cluster_volumes_honour_fsgroup=false
+    # The local cluster's NodePorts answer on loopback only.
+    -e existing_cluster_node_address=127.0.0.1
     -e "flask_k8s_secrets_file=$PWD/$out/secrets.yml"
 )
 kubectl() { "$(cluster/build.sh --status kubectl | cut -d' ' -f2)" --kubeconfig "$kubeconfig" "$@"; }
 log() { printf '\n=== %s\n' "$*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-cleanup() {
+teardown() {
     ansible-playbook playbooks/teardown.yml "${args[@]}" -e teardown_delete_data=true >"$out/teardown.log" 2>&1 ||
-        { tail -n 20 "$out/teardown.log" >&2; echo "FAIL: teardown of the existing provider failed" >&2; }
+        { tail -n 20 "$out/teardown.log" >&2; echo "FAIL: teardown of the existing provider failed" >&2; return 1; }
+}
+# After a failure: the deployment and its data go, the registry stops.
+cleanup() {
+    [[ $? == 0 ]] || teardown || true
     scripts/registry.sh stop >/dev/null
 }
 trap cleanup EXIT
@@ -81,4 +88,16 @@ curl -sf "http://$registry/v2/_catalog" | grep -q 'flask-k8s/flaskapp' || fail "
 log "Smoke check through the NodePort"
 ansible-playbook playbooks/verify.yml "${args[@]}" -e verify_only=smoke >"$out/verify.log" 2>&1 ||
     { tail -n 30 "$out/verify.log" >&2; fail "verify.yml smoke check; full log $out/verify.log"; }
+
+log "teardown.yml with teardown_delete_data=true deletes the volumes of the claims"
+claims=$(kubectl -n flask-mongodb get pvc -o jsonpath='{range .items[*]}{.spec.volumeName}{"\n"}{end}')
+[[ -n $claims ]] || fail "no volume claim in flask-mongodb"
+teardown || fail "teardown.yml with teardown_delete_data=true; full log $out/teardown.log"
+said=$(tr -s ' \n' '  ' <"$out/teardown.log" | grep -o "Deleted the data: [^']*" | tail -n 1 || true)
+echo "$said"
+[[ -n $said ]] || fail "teardown.yml did not end saying that it deleted the data"
+for volume in $claims; do
+    if kubectl get pv "$volume" >/dev/null 2>&1; then fail "the volume $volume was not deleted"; fi
+done
+echo "the volumes $(echo "$claims" | xargs) were deleted with their claims"
 echo "existing provider: PASS"
