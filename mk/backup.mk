@@ -34,6 +34,6 @@ backup-prune: venv ## Keep the newest backup_keep backups (BACKUP_ARGS='-e backu
 backup-drill: venv ## Restore a backup into a scratch collection and compare it with the records, changing nothing (BACKUP_ARGS='-e backup_name=NAME')
 	$(call backup_play,drill)
 
-bench-backup: venv ## Benchmark dump, verify and restore of 100k records (BENCH_BACKUP_RECORDS) against FerretDB
+bench-backup: venv ## Benchmark dump, verify, drill and restore (today's and freeze-and-swap, beside a writer) of 100k records (BENCH_BACKUP_RECORDS) against FerretDB
 	scripts/ferretdb.sh build
 	python bench/bench_backup.py --records $(BENCH_BACKUP_RECORDS)
