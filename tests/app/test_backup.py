@@ -819,6 +819,20 @@ def api_key_env() -> tuple[str, dict[str, str]]:
     return key, {"APP_API_KEYS": json.dumps(keys)}
 
 
+@contextlib.contextmanager
+def in_threads(stop: threading.Event, *targets: Callable[[], None]) -> Iterator[None]:
+    """Run each target in a thread of its own until the block ends, then set ``stop``."""
+    threads = [threading.Thread(target=target) for target in targets]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+
+
 @dataclass
 class Traffic:
     """Writes and reads through the real service, each answer with its wall-clock time."""
@@ -850,18 +864,9 @@ class Traffic:
             self.reads.append(session.get(f"{self.url}/data?limit=5", timeout=30).status_code)
             time.sleep(0.05)
 
-    @contextlib.contextmanager
-    def running(self) -> Iterator[Traffic]:
-        threads = [threading.Thread(target=self._write, args=(n,)) for n in range(2)]
-        threads.append(threading.Thread(target=self._read))
-        for thread in threads:
-            thread.start()
-        try:
-            yield self
-        finally:
-            self.stop.set()
-            for thread in threads:
-                thread.join(timeout=60)
+    def running(self) -> contextlib.AbstractContextManager:
+        writers = [lambda n=n: self._write(n) for n in range(2)]
+        return in_threads(self.stop, *writers, self._read)
 
 
 @dataclass
@@ -883,15 +888,8 @@ class Watcher:
             self.seen.append((names, frozen_before and frozen_after))
             time.sleep(0.01)
 
-    @contextlib.contextmanager
-    def running(self) -> Iterator[Watcher]:
-        thread = threading.Thread(target=self._run)
-        thread.start()
-        try:
-            yield self
-        finally:
-            self.stop.set()
-            thread.join(timeout=30)
+    def running(self) -> contextlib.AbstractContextManager:
+        return in_threads(self.stop, self._run)
 
 
 def test_a_replace_restore_freezes_writes_around_the_swap_and_loses_none_after_the_thaw(
