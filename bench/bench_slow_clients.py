@@ -12,7 +12,8 @@ a 10-second timeout (POST /data, GET of that record, GET /healthz, GET /). The k
 
 - headers: a request line, then one header line every 5 seconds, never the end of the headers;
 - bodies: the headers of a POST /data announcing 64 KiB and one byte of it, then nothing;
-- unread: a GET of a 1 MiB page of records with a 4 KiB receive buffer, never read.
+- unread: a GET of a 1 MiB page of records (stored for it, ahead of those the ordinary client
+  writes) with a 4 KiB receive buffer, never read.
 
 Prints, for each run, how many ordinary requests succeeded and their latency, how many stalled
 connections the server cut off (408 for a body, a reset for an unread response) and how long
@@ -31,15 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "app"))
 
 from support import (  # noqa: E402
     READ_KEY,
     WRITE_KEY,
-    WRITER,
     FerretDB,
     Gunicorn,
     OrdinaryClient,
@@ -48,6 +46,7 @@ from support import (  # noqa: E402
     Stallers,
     ferretdb_binary,
     raise_open_files,
+    seed_page,
     stalled_body_request,
     unread_listing_request,
 )
@@ -55,15 +54,14 @@ from support import (  # noqa: E402
 WORKER_CLASSES = ("gevent", "gthread")
 KINDS = ("headers", "bodies", "unread")
 DEADLINE = 10  # the service's default deadlines
-PAGE_RECORDS = 20  # records of 60 KB as JSON: a 1 MiB page
 
 
-def stalled(kind: str, port: int, count: int) -> AbstractContextManager[object]:
+def stalled(kind: str, url: str, port: int, count: int) -> AbstractContextManager[object]:
     if kind == "headers":
         return SlowClients(port, count, interval=5.0)
     if kind == "bodies":
         return Stallers(port, count, stalled_body_request(WRITE_KEY))
-    return Stallers(port, count, unread_listing_request(READ_KEY), reads=False)
+    return Stallers(port, count, unread_listing_request(READ_KEY, seed_page(url)), reads=False)
 
 
 @dataclass
@@ -87,13 +85,9 @@ def run(uri: str, work: Path, worker_class: str, kind: str, count: int, seconds:
     }
     with Gunicorn(env, work) as server:
         assert server.proc is not None
-        if kind == "unread":
-            for _ in range(PAGE_RECORDS):
-                record = {"pad": "\x01" * 10_000}
-                requests.post(f"{server.url}/data", json=record, auth=WRITER, timeout=30)
         with (
             PeakMemory(server.proc.pid) as memory,
-            stalled(kind, server.port, count) as clients,
+            stalled(kind, server.url, server.port, count) as clients,
             OrdinaryClient(server.url) as ordinary,
         ):
             time.sleep(seconds)

@@ -119,7 +119,8 @@ class _Watchdog:
                 self._pid, self._due = os.getpid(), []
                 threading.Thread(target=self._run, name="flaskapp-deadlines", daemon=True).start()
             heapq.heappush(self._due, (time.monotonic() + seconds, next(self._order), alarm))
-            self.lock.notify()
+            if self._due[0][2] is alarm:  # due before the one the thread waits for
+                self.lock.notify()
         return alarm
 
     def _run(self) -> None:

@@ -19,12 +19,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import quote_plus
 
 import requests
+from bson import ObjectId
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 from requests.auth import AuthBase
@@ -387,11 +389,31 @@ def stalled_body_request(key: str) -> bytes:
     )
 
 
-def unread_listing_request(key: str) -> bytes:
+def unread_listing_request(key: str, cursor: str) -> bytes:
     return (
-        b"GET /data?limit=500 HTTP/1.1\r\nHost: stalled\r\n"
+        b"GET /data?limit=500&cursor=" + cursor.encode() + b" HTTP/1.1\r\nHost: stalled\r\n"
         b"Authorization: Bearer " + key.encode() + b"\r\n\r\n"
     )
+
+
+# Records of a page of about 1 MiB: 20 of 60 KB as JSON (10,000 control characters each).
+PAGE_RECORDS = 20
+
+
+def seed_page(url: str) -> str:
+    """Store PAGE_RECORDS large records through the service; returns a cursor whose page
+    starts with them, whatever is written after them."""
+    if str(APP_DIR) not in sys.path:
+        sys.path.insert(0, str(APP_DIR))
+    from flaskapp.records import encode_cursor
+
+    for _ in range(PAGE_RECORDS):
+        record = {"pad": "\x01" * 10_000}
+        created = requests.post(f"{url}/data", json=record, auth=WRITER, timeout=30)
+        assert created.status_code == 201, created.text
+    newest = requests.get(f"{url}/data/{created.json()['id']}", auth=READER, timeout=30).json()
+    moment = datetime.fromisoformat(newest["created_at"].replace("Z", "+00:00"))
+    return encode_cursor(moment, ObjectId("f" * 24))
 
 
 @dataclass

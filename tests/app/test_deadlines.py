@@ -18,11 +18,11 @@ import pytest
 import requests
 from conftest import Mongo, service_env
 from support import (
+    PAGE_RECORDS,
     READ_KEY,
     READER,
     SUMMARY,
     WRITE_KEY,
-    WRITER,
     Gunicorn,
     OrdinaryClient,
     PeakMemory,
@@ -30,13 +30,12 @@ from support import (
     is_cut,
     prioritised,
     raise_open_files,
+    seed_page,
     stalled_body_request,
     unread_listing_request,
 )
 
 DEADLINE = 4
-# A page of the listing: 20 records of 60 KB as JSON, 1 MiB (the default budget) in all.
-PAGE_RECORDS = 20
 
 
 def deadline_env(mongo: Mongo, database: str, **extra: str) -> dict[str, str]:
@@ -47,14 +46,6 @@ def deadline_env(mongo: Mongo, database: str, **extra: str) -> dict[str, str]:
         APP_WRITE_TIMEOUT_SECONDS=str(DEADLINE),
         **extra,
     )
-
-
-def seed_large_records(url: str) -> None:
-    for _ in range(PAGE_RECORDS):
-        created = requests.post(
-            f"{url}/data", json={"pad": "\x01" * 10_000}, auth=WRITER, timeout=10
-        )
-        assert created.status_code == 201, created.text
 
 
 @pytest.fixture(scope="module", params=["gevent", "gthread"])
@@ -69,7 +60,7 @@ def server(
         mongo, database, GUNICORN_WORKER_CLASS=request.param, APP_LISTING_CONCURRENCY="1"
     )
     with Gunicorn(env, tmp_path_factory.mktemp(f"deadlines-{request.param}")) as running:
-        seed_large_records(running.url)
+        running.page = seed_page(running.url)  # type: ignore[attr-defined]
         yield running
     with mongo.client() as client:
         client.drop_database(database)
@@ -165,7 +156,7 @@ def test_a_slow_body_within_its_deadline_is_stored(server):
 
 def test_a_response_never_read_is_reset_and_frees_its_listing_slot(server):
     sock = connect(server.port, receive_buffer=4096)
-    sock.sendall(unread_listing_request(READ_KEY))
+    sock.sendall(unread_listing_request(READ_KEY, server.page))
     poller = select.poll()
     poller.register(sock, select.POLLRDHUP)
     began = time.monotonic()
@@ -176,7 +167,9 @@ def test_a_response_never_read_is_reset_and_frees_its_listing_slot(server):
     sock.close()
     assert elapsed >= DEADLINE - 0.05
     # The one listing slot is free again: a listing that reads is served at once.
-    listed = requests.get(f"{server.url}/data?limit=500", auth=READER, timeout=30)
+    listed = requests.get(
+        f"{server.url}/data", params={"limit": 500, "cursor": server.page}, auth=READER, timeout=30
+    )
     assert listed.status_code == 200
     assert len(listed.json()["items"]) >= PAGE_RECORDS - 3
     logged = [json.loads(line) for line in server.logs().splitlines() if "not taken" in line]
@@ -205,12 +198,12 @@ def test_thousands_of_stalled_clients_do_not_starve_ordinary_ones(mongo, databas
         prioritised([0, *database_server]) as prioritised_here,
         Gunicorn(service_env(mongo.admin_uri, database), tmp_path) as pod,
     ):
-        seed_large_records(pod.url)
+        page = seed_page(pod.url)
         assert pod.proc is not None
         with PeakMemory(pod.proc.pid) as memory:
             for phase, count, request, reads in (
                 ("stalled bodies", STALLED_BODIES, stalled_body_request(WRITE_KEY), True),
-                ("unread listings", UNREAD_LISTINGS, unread_listing_request(READ_KEY), False),
+                ("unread listings", UNREAD_LISTINGS, unread_listing_request(READ_KEY, page), False),
             ):
                 with (
                     Stallers(pod.port, count, request, reads=reads, reopen=False) as stalled,

@@ -22,7 +22,7 @@ from conftest import service_env
 from flaskapp.config import ConfigError, load_settings
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
-from support import WRITER, Gunicorn
+from support import WRITER, Gunicorn, free_port
 
 HEALTHZ = {"method": "GET", "route": "/healthz", "status": "200"}
 
@@ -208,11 +208,20 @@ def test_recycled_workers_leave_no_files_and_lose_no_count(mongo, database_name,
         args=("--max-requests", "10", "--max-requests-jitter", "0"),
     )
     seen: list[tuple[float, float]] = []
+    failed: list[str] = []
     stop = threading.Event()
 
     def scraper() -> None:
         while not stop.is_set():
-            text = scrape(server)
+            try:
+                response = requests.get(server.metrics_url, timeout=10)
+            except requests.RequestException as exc:
+                failed.append(repr(exc))
+                continue
+            if response.status_code != 200:
+                failed.append(f"{response.status_code}: {response.text[:200]}")
+                continue
+            text = response.text
             seen.append(
                 (
                     sample(text, "flaskapp_http_requests_total", HEALTHZ),
@@ -256,6 +265,7 @@ def test_recycled_workers_leave_no_files_and_lose_no_count(mongo, database_name,
     assert successors >= started - 2 - 1, (successors, started)
     assert len(live) == 2
     assert final == first + sent
+    assert failed == [], "every scrape during the recycling must succeed"
     assert len(seen) > 20
     for earlier, later in itertools.pairwise(seen):
         assert later[0] >= earlier[0], (earlier, later)
@@ -291,12 +301,19 @@ def test_archives_sum_like_a_scrape(tmp_path):
     )
     assert len(dead) == 3
 
-    def text() -> bytes:
+    def text() -> dict[tuple[str, tuple], float]:
+        """Every sample a scrape reports, whatever order the families come in."""
         registry = CollectorRegistry()
         MultiProcessCollector(registry, str(tmp_path))
-        return generate_latest(registry)
+        exposition = generate_latest(registry).decode()
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(exposition)
+            for s in family.samples
+        }
 
     before = text()
+    assert before
     for pid in dead:
         exporter.fold(int(pid), str(tmp_path))
         assert text() == before
@@ -304,3 +321,22 @@ def test_archives_sum_like_a_scrape(tmp_path):
         "counter_archive.db",
         "histogram_archive.db",
     ]
+
+
+def test_a_worker_file_not_yet_sized_does_not_fail_the_scrape(tmp_path):
+    """A worker creates its file empty and sizes it next: a scrape in between still works."""
+    from flaskapp import exporter
+
+    script = "from prometheus_client import Counter; Counter('jobs', 'Jobs.').inc(3)"
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True)
+    (tmp_path / "counter_4242.db").touch()
+    port = free_port()
+    server = exporter.serve(port, str(tmp_path))
+    try:
+        response = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert response.status_code == 200
+    assert sample(response.text, "jobs_total", {}) == 3
