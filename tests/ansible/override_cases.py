@@ -463,7 +463,7 @@ FLASKAPP = {
         "4", "0", "from 1 to 32", env("Deployment", "GUNICORN_WORKERS", "4")
     ),
     "flaskapp_gunicorn_worker_connections": Case(
-        "500", "5", "from 10 to 10000", env("Deployment", "GUNICORN_WORKER_CONNECTIONS", "500")
+        "500", "5", "from 10 to 20000", env("Deployment", "GUNICORN_WORKER_CONNECTIONS", "500")
     ),
     "flaskapp_extra_env": Case(
         '{"APP_MAX_BODY_BYTES": 1024}',
