@@ -11,7 +11,8 @@
 #      loopback only, and NetworkPolicy enforced by the network_policy role); expose the
 #      NodePorts on the host's addresses (local_cluster_api_exposure=network) and check them
 #      there, with the network policy's checks from outside the node; then the `existing`
-#      provider end to end against this cluster (tests/existing/run.sh);
+#      provider end to end against this cluster (tests/existing/run.sh); another instance
+#      (another state directory) refuses to start or to be taken down meanwhile;
 #   5. take the cluster down: nothing of it is left on the host but its volumes, with their
 #      owner and mode; a container that fetches packages over the network still works;
 #   6. bring it up once more from the cache (warm time): a claim of the same name finds the
@@ -222,6 +223,26 @@ if "${playbook[@]}" -e local_cluster_state=present -e local_cluster_api_exposure
 else
     tail -n 40 "$out/up-exposed.log" >&2
     echo "FAIL: cluster-up with local_cluster_api_exposure=network failed; full log $out/up-exposed.log" >&2
+    status=1
+fi
+
+log "Another instance refuses to start or to be taken down while this one runs"
+other=/var/lib/flask-k8s/test/other
+for state in present absent; do
+    if ansible-playbook cluster/cluster.yml -e "local_cluster_dir=$other/cluster" -e "local_cluster_volumes_dir=$other/volumes" \
+        -e "local_cluster_containerd_run_dir=/run/flask-k8s/test/other" -e "local_cluster_state=$state" >"$out/other-$state.log" 2>&1; then
+        echo "FAIL: another instance (state=$state) ran while this one runs; log $out/other-$state.log" >&2
+        status=1
+    elif said=$(tr -s ' \n' '  ' <"$out/other-$state.log" | grep -o "Another local cluster runs on this host (state directory $cluster_dir)[^.]*\."); then
+        echo "state=$state refused: $said"
+    else
+        tail -n 20 "$out/other-$state.log" >&2
+        echo "FAIL: another instance (state=$state) failed without saying that this one runs" >&2
+        status=1
+    fi
+done
+if [[ -e $other ]]; then
+    echo "FAIL: the refused instance left $other" >&2
     status=1
 fi
 

@@ -8,9 +8,9 @@
 #      host resolves it, an external name; a PersistentVolumeClaim binds and keeps a file; an
 #      image built here and loaded with `minikube image load` runs; its NodePort answers from
 #      this host on `minikube ip`; the metrics-server add-on serves node and pod metrics;
-#   3. a second `minikube start` on the running profile; `minikube stop` and a start: the file on
-#      the PersistentVolumeClaim is still there (what `make teardown TEARDOWN_CLUSTER=true`
-#      relies on, which stops the profile);
+#   3. a second `minikube start` on the running profile; the minikube role stops the profile
+#      (minikube_state: stopped, what `make teardown TEARDOWN_CLUSTER=true` does) and a start
+#      finds the file on the PersistentVolumeClaim;
 #   4. `minikube delete`: no container, network, volume or cgroup of the profile is left. The
 #      node's kubelet sets kernel settings of the host (they are not namespaced); the run puts
 #      back those it changed.
@@ -247,16 +247,19 @@ else
   fail "after a second minikube start the workload is gone"
 fi
 
-log "minikube stop and start: the volume keeps its file"
+log "The minikube role stops the profile, and a start finds the volume's file"
 start=$SECONDS
-mk stop >"$out/stop.log" 2>&1 || fail "minikube stop: $(tail -n 5 "$out/stop.log")"
+ANSIBLE_ROLES_PATH=roles ansible-playbook -i localhost, tests/minikube/stop.yml -e "minikube_profile=$profile" \
+  -e minikube_offline=true ${MINIKUBE_HOME:+-e "minikube_home=$MINIKUBE_HOME"} >"$out/stop.log" 2>&1 ||
+  fail "the minikube role's stop: $(tail -n 15 "$out/stop.log")"
+[[ $(mk status -o json 2>/dev/null | tail -n 1) == *'"Host":"Stopped"'* ]] || fail "the profile is not stopped: $(mk status 2>&1 | tail -n 3)"
 mk start "${start_args[@]}" --wait=all >"$out/start-3.log" 2>&1 || fail "minikube start after a stop: $(tail -n 5 "$out/start-3.log")"
 restart_seconds=$((SECONDS - start))
 kc -n "$namespace" delete pod read --ignore-not-found --wait=true >/dev/null
 if kept=$(run_pod read '[cat, /data/file]' data) && [[ $kept == persisted ]]; then
-  pass "after minikube stop and start (${restart_seconds}s) the PersistentVolumeClaim still holds its file"
+  pass "after the role's stop and a start (${restart_seconds}s) the PersistentVolumeClaim still holds its file"
 else
-  fail "after minikube stop and start the volume lost its file: ${kept:-no answer}"
+  fail "after the role's stop and a start the volume lost its file: ${kept:-no answer}"
 fi
 
 log "minikube delete -p $profile"
@@ -285,7 +288,7 @@ log "Times"
 {
   echo "minikube start to a Ready node with its system pods: ${start_seconds}s"
   echo "second minikube start on the running profile: ${second_seconds}s"
-  echo "minikube stop and start: ${restart_seconds:-?}s"
+  echo "the role's stop and a start: ${restart_seconds:-?}s"
   echo "minikube delete: ${delete_seconds}s"
 } | tee "$out/times.txt"
 if ((failures > 0)); then
