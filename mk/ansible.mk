@@ -2,9 +2,11 @@
 
 # Extra arguments of ansible-playbook for deploy/teardown/verify, e.g. ANSIBLE_ARGS='-e cluster_provider=local'.
 ANSIBLE_ARGS ?=
-# `make teardown TEARDOWN_CLUSTER=true` also removes the cluster (minikube profile, local cluster).
+# `make teardown TEARDOWN_CLUSTER=true` also removes the cluster, keeping its data (the local
+# cluster's volumes stay on this host, the minikube profile is stopped).
 TEARDOWN_CLUSTER ?= false
-# `make teardown TEARDOWN_DELETE_DATA=true` also deletes the database volume (the namespace).
+# `make teardown TEARDOWN_DELETE_DATA=true` also deletes the data: the namespace and the volumes
+# of its claims (with TEARDOWN_CLUSTER=true, every volume of the cluster).
 TEARDOWN_DELETE_DATA ?= false
 # `make api-key SCOPE=read` prints a key of scope read (default write); NAME=<name> picks one.
 # Only the command line sets them: a NAME or SCOPE in the environment (some shells set NAME)
@@ -34,7 +36,7 @@ credentials: venv
 deploy: credentials ## Deploy everything: cluster, images, MongoDB, Flask (ANSIBLE_ARGS='-e name=value')
 	ansible-playbook playbooks/site.yml $(ANSIBLE_ARGS)
 
-teardown: venv ## Remove the deployment, keeping the data (TEARDOWN_DELETE_DATA=true, TEARDOWN_CLUSTER=true)
+teardown: venv ## Remove the deployment, keeping the data (TEARDOWN_CLUSTER=true: the cluster too; TEARDOWN_DELETE_DATA=true: the data)
 	ansible-playbook playbooks/teardown.yml -e teardown_cluster=$(TEARDOWN_CLUSTER) \
 	  -e teardown_delete_data=$(TEARDOWN_DELETE_DATA) $(ANSIBLE_ARGS)
 
