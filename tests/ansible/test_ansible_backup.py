@@ -98,7 +98,7 @@ def test_backup_volume_is_2gi_of_the_providers_class(combo):
     assert claim["spec"]["resources"]["requests"]["storage"] == "2Gi"
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
     if settings["provider"] == "local":
-        assert claim["spec"]["storageClassName"] == "local-hostpath"
+        assert claim["spec"]["storageClassName"] == "local-path"
     else:
         assert "storageClassName" not in claim["spec"]
     for template in pods(documents).values():

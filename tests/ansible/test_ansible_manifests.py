@@ -360,7 +360,7 @@ def test_storage_class_follows_the_provider(combo):
     settings, documents = combo
     claim = one(documents, "StatefulSet", "mongodb")["spec"]["volumeClaimTemplates"][0]
     if settings["provider"] == "local":
-        assert claim["spec"]["storageClassName"] == "local-hostpath"
+        assert claim["spec"]["storageClassName"] == "local-path"
     else:
         assert "storageClassName" not in claim["spec"]
 

@@ -124,7 +124,7 @@ def test_readme_local_provider_with_ferretdb_renders_ferretdb_on_a_volume_it_own
     assert "initContainers" not in pod
     assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"] == 10002
     claim = statefulset["spec"]["volumeClaimTemplates"][0]["spec"]
-    assert claim["storageClassName"] == "local-hostpath"
+    assert claim["storageClassName"] == "local-path"
 
 
 def test_an_open_database_beside_the_default_deny_policy_stops_before_the_service(readme_deploys):
