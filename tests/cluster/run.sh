@@ -136,6 +136,9 @@ print(url.rsplit("/", 1)[1], len(data), "bytes")' 2>&1); then
     echo "after $1, a container fetched $result"
 }
 
+# Seconds the poller below waits for a Ready node (a cold cluster-up builds its binaries first).
+ready_timeout=${CLUSTER_TEST_READY_TIMEOUT:-3600}
+
 # Time from nothing to a Ready node (polled every second beside the playbook) and to the end
 # of the playbook (add-ons available). Prints "<seconds to Ready node> <seconds to playbook end>".
 up() {
@@ -146,6 +149,10 @@ up() {
         until [[ -x $kubectl ]] && "$kubectl" --kubeconfig "$cluster_dir/admin.kubeconfig" get nodes \
             -o 'jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}' 2>/dev/null |
             grep -q True; do
+            if ((SECONDS - start >= ready_timeout)); then
+                echo "FAIL: the node of cluster-up ($1) was not Ready within $ready_timeout s." >&2
+                exit 1
+            fi
             sleep 1
         done
         echo $((SECONDS - start)) >"$ready_file"
@@ -157,8 +164,8 @@ up() {
         echo "FAIL: cluster-up ($1) failed; full log $out/up-$1.log" >&2
         return 1
     fi
-    wait "$poller" 2>/dev/null || true
-    echo "$(cat "$ready_file" 2>/dev/null || echo '?') $((SECONDS - start))"
+    wait "$poller" 2>/dev/null || return 1
+    echo "$(cat "$ready_file") $((SECONDS - start))"
 }
 
 # down NAME [ANSIBLE ARGS]: cluster-down, keeping the volumes unless the arguments say otherwise.
@@ -176,8 +183,14 @@ down() {
     echo
 }
 
-# Whatever happens, the run ends with the cluster down and its volumes deleted.
-trap 'down final -e local_cluster_delete_volumes=true >/dev/null 2>&1 || true' EXIT
+# Whatever happens, the run ends with the cluster down and its volumes deleted; a teardown
+# that fails fails the run.
+final_down() {
+    local rc=$?
+    down final -e local_cluster_delete_volumes=true >/dev/null || rc=1
+    exit "$rc"
+}
+trap final_down EXIT
 
 # On a machine of its own (CI=true, or CLUSTER_TEST_STOP_DOCKER=true), the first cluster-up
 # starts the engine through the docker_engine role, as a first `make deploy` on a new machine
@@ -204,7 +217,8 @@ if [[ $kind == cold ]]; then
 fi
 
 log "Second run changes nothing"
-"${playbook[@]}" -e local_cluster_state=present >"$out/up-again.log" 2>&1
+"${playbook[@]}" -e local_cluster_state=present >"$out/up-again.log" 2>&1 ||
+    { tail -n 40 "$out/up-again.log" >&2; echo "FAIL: the second cluster-up failed; full log $out/up-again.log" >&2; exit 1; }
 recap=$(grep -E '^localhost +:' "$out/up-again.log")
 echo "$recap"
 status=0

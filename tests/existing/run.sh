@@ -38,10 +38,13 @@ teardown() {
     ansible-playbook playbooks/teardown.yml "${args[@]}" -e teardown_delete_data=true >"$out/teardown.log" 2>&1 ||
         { tail -n 20 "$out/teardown.log" >&2; echo "FAIL: teardown of the existing provider failed" >&2; return 1; }
 }
-# After a failure: the deployment and its data go, the registry stops.
+# After a failure: the deployment and its data go; always: the registry stops. A teardown or
+# a stop that fails fails the run.
 cleanup() {
-    [[ $? == 0 ]] || teardown || true
-    scripts/registry.sh stop >/dev/null
+    local rc=$?
+    if ((rc != 0)); then teardown || rc=1; fi
+    scripts/registry.sh stop >/dev/null || { echo "FAIL: the registry on $registry did not stop" >&2; rc=1; }
+    exit "$rc"
 }
 trap cleanup EXIT
 
