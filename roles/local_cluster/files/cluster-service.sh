@@ -17,6 +17,9 @@
 #   run/NAME.deps     optional: files whose contents belong to the configuration
 #   run/NAME.pid (the supervisor), run/NAME.child (the component), run/NAME.restarts,
 #   run/NAME.fingerprint, logs/NAME.log
+# Every component starts with its open-file limit (soft and hard) raised as far as this script
+# may, at least to 16384: pods inherit containerd's, and the service's gunicorn sizes its
+# worker connections by it.
 set -euo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 dir=${FLASK_K8S_CLUSTER_DIR:-/var/lib/flask-k8s/cluster}
@@ -37,6 +40,7 @@ restartsfile=$dir/run/$name.restarts
 stampfile=$dir/run/$name.fingerprint
 logfile=$dir/logs/$name.log
 self=$(readlink -f "$0")
+min_nofile=16384
 
 # The pid in the pidfile, when that process is alive and is still NAME's supervisor.
 running_pid() {
@@ -130,6 +134,30 @@ stop() {
     rm -f "$pidfile" "$childfile" "$stampfile" "$restartsfile"
 }
 
+# Raise this shell's open-file limit, which the component inherits: the hard limit to 1048576
+# when it is lower and the shell may (root with CAP_SYS_RESOURCE), the soft one to the hard one.
+raise_nofile() {
+    local hard
+    hard=$(ulimit -Hn)
+    if [[ $hard != unlimited ]] && ((hard < 1048576)); then ulimit -Hn 1048576 2>/dev/null || true; fi
+    ulimit -Sn "$(ulimit -Hn)"
+    hard=$(ulimit -Hn)
+    if [[ $hard != unlimited ]] && ((hard < min_nofile)); then
+        echo "$name: the open-file limit is $hard, below the $min_nofile pods need, and cannot be raised here" \
+            "(without CAP_SYS_RESOURCE): raise the hard limit (ulimit -Hn) of the shell that runs the playbook" >&2
+        exit 1
+    fi
+}
+
+# Whether the running component's open-file limit is at least min_nofile (a component started
+# by an earlier version of this script may have less; one its supervisor is restarting is left to it).
+nofile_ok() {
+    local child hard
+    child=$(child_pid) || return 0
+    hard=$(awk '/^Max open files/ {print $5}' "/proc/$child/limits" 2>/dev/null) || return 0
+    [[ $hard == unlimited ]] || ((hard >= min_nofile))
+}
+
 fail() {
     echo "$name: $1; last lines of its log $logfile:" >&2
     tail -n 25 "$logfile" >&2 2>/dev/null || true
@@ -140,9 +168,10 @@ ensure() {
     local ready=${1:-true} timeout=${2:-60} result pid want
     [[ -f $cmdfile ]] || { echo "$name: no command file $cmdfile" >&2; exit 2; }
     want=$(fingerprint)
-    if pid=$(running_pid) && [[ -f $stampfile && $(<"$stampfile") == "$want" ]]; then
+    if pid=$(running_pid) && [[ -f $stampfile && $(<"$stampfile") == "$want" ]] && nofile_ok; then
         result=unchanged
     else
+        raise_nofile
         result=started
         if stop; then result=restarted; fi
         mkdir -p "$dir/logs"
