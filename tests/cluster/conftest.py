@@ -89,6 +89,13 @@ class Kubectl:
         return json.loads(self(*args, "-o", "json"))
 
 
+def as_nobody(*cmd: str) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` as the unprivileged local user nobody: what any account on the host can do."""
+    return subprocess.run(
+        ["runuser", "-u", "nobody", "--", *cmd], capture_output=True, text=True, check=False
+    )
+
+
 def eventually(check: Callable[[], object], timeout: float = 120, interval: float = 2):
     """Call ``check`` until it returns a true value without raising; return that value."""
     deadline = time.monotonic() + timeout

@@ -8,7 +8,9 @@
 #      binaries had to be built, warm when they were cached);
 #   3. run the playbook again: nothing may change;
 #   4. run the pytest checks (node, version, local image, DNS, volumes, metrics, NodePort on
-#      loopback only, and NetworkPolicy enforced by the network_policy role); expose the
+#      loopback only, NetworkPolicy enforced by the network_policy role, and who reaches etcd,
+#      the API server, the kubelet and the keys); renew every certificate (tests/cluster/renew.sh)
+#      and check the cluster's security again; expose the
 #      NodePorts on the host's addresses (local_cluster_api_exposure=network) and check them
 #      there, with the network policy's checks from outside the node; then the `existing`
 #      provider end to end against this cluster (tests/existing/run.sh); another instance
@@ -230,6 +232,14 @@ fi
 
 log "Acceptance checks"
 pytest -p no:cacheprovider -v -s -m "not second_cluster and not network_exposure" tests/cluster || status=1
+
+log "Certificates renewed by a converge whose renewal threshold is above their remaining life"
+if tests/cluster/renew.sh "$cluster_dir" "$out/up-renew.log" "${playbook[@]}"; then
+    pytest -p no:cacheprovider -v -s -m "not second_cluster and not network_exposure" \
+        tests/cluster/test_cluster_security.py || status=1
+else
+    status=1
+fi
 
 log "NodePorts exposed on the host's addresses (local_cluster_api_exposure=network)"
 if "${playbook[@]}" -e local_cluster_state=present -e local_cluster_api_exposure=network >"$out/up-exposed.log" 2>&1; then

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 import stat
-import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import NAMESPACE, REPO, VOLUMES_DIR, Kubectl, eventually, probe_pod
+from conftest import NAMESPACE, REPO, VOLUMES_DIR, Kubectl, as_nobody, eventually, probe_pod
 
 PINNED_VERSION = re.search(
     r"^KUBERNETES_VERSION=(\S+)$", (REPO / "cluster" / "versions.env").read_text(), re.M
@@ -191,12 +190,7 @@ def test_a_non_root_pod_writes_to_its_volume_which_is_root_owned_and_private(
 
 
 def test_a_local_user_cannot_reach_the_volumes() -> None:
-    result = subprocess.run(
-        ["runuser", "-u", "nobody", "--", "ls", str(VOLUMES_DIR)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = as_nobody("ls", str(VOLUMES_DIR))
     print(f"ls {VOLUMES_DIR} as nobody: exit {result.returncode}, {result.stderr.strip()}")
     assert result.returncode != 0
     assert "Permission denied" in result.stderr
