@@ -5,13 +5,15 @@ thread, so a client that sends its request slowly holds a greenlet of a few kilo
 thread (no buffering proxy sits in front of the pod), and a few thousand stalled clients fit
 beside the ordinary ones; the application's deadlines (flaskapp.deadlines) cut off a body or
 a response that does not move. Requests mostly wait on the database, which the greenlets
-overlap. SIGTERM stops accepting connections and lets in-flight requests finish within
-graceful_timeout, which stays below Kubernetes' default 30 s termination grace period.
+overlap. SIGTERM stops accepting connections (those already queued are served) and lets
+in-flight requests finish within graceful_timeout, which stays below Kubernetes' default 30 s
+termination grace period.
 
 The master also serves the pod's metrics on APP_METRICS_PORT and folds the sample files of
 workers that exit (flaskapp.exporter).
 """
 
+import functools
 import logging
 import os
 import resource
@@ -168,10 +170,53 @@ def post_fork(server: Arbiter, worker: Worker) -> None:
         _exporter.socket.close()
 
 
+def _draining_stream_server() -> type:
+    """gevent's StreamServer that, when it stops listening, first takes every connection
+    already waiting in the listen backlog. The kernel completes a client's handshake before
+    any worker accepts it, and when the last worker closes the listening socket (a shutdown,
+    or workers busy at their CPU limit) it resets every connection still queued, requests
+    already sent included: the client sees ECONNRESET, not an answer or a refusal it could
+    retry. The connections taken here are served like the others before the worker exits;
+    their handlers, which start after the listening socket has closed, read its address from
+    a copy taken at start."""
+    from gevent.server import StreamServer
+
+    class ListenerAddress:
+        def __init__(self, sock: socket.socket) -> None:
+            self.address = sock.getsockname()
+
+        def getsockname(self) -> object:
+            return self.address
+
+    class DrainingStreamServer(StreamServer):
+        def __init__(self, listener: socket.socket, handle: object, **kwargs: object) -> None:
+            # gunicorn's handler: functools.partial(worker.handle, listener)
+            if isinstance(handle, functools.partial) and handle.args == (listener,):
+                handle = functools.partial(handle.func, ListenerAddress(listener))
+            super().__init__(listener, handle=handle, **kwargs)
+
+        def close(self) -> None:
+            if not self.closed:
+                try:
+                    # A full pool takes no more: its worker would wait for a free slot.
+                    while not self.full() and (args := self.do_read()):
+                        self.do_handle(*args)
+                except OSError as exc:
+                    _log.warning("Stopped taking queued connections: %s", exc)
+            super().close()
+
+    return DrainingStreamServer
+
+
 def post_worker_init(worker: Worker) -> None:
-    """With TLS, a client that opens a connection and never completes its handshake is cut
-    off: gevent's accepted sockets start with the default timeout, under which it shakes
-    hands (gunicorn makes them blocking afterwards)."""
+    """A gevent worker takes the connections in the listen backlog before it stops listening
+    (_draining_stream_server). With TLS, a client that opens a connection and never
+    completes its handshake is cut off: gevent's accepted sockets start with the default
+    timeout, under which it shakes hands (gunicorn makes them blocking afterwards)."""
+    if worker_class == "gevent":
+        from gunicorn.workers import ggevent
+
+        ggevent.StreamServer = _draining_stream_server()
     if certfile:
         socket.setdefaulttimeout(keepalive)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import statistics
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -153,6 +155,69 @@ def test_sigterm_refuses_new_connections_and_lets_in_flight_request_finish(
         server.proc = None
         logs = server.logs()
         assert "Shutting down" in logs or "Handling signal: term" in logs
+    finally:
+        server.stop()
+
+
+def _answer(sock: socket.socket) -> str:
+    """The status line a connection got, or the error that ended it."""
+    response = b""
+    try:
+        while chunk := sock.recv(65536):
+            response += chunk
+    except OSError as exc:
+        return type(exc).__name__
+    finally:
+        sock.close()
+    return response.split(b"\r\n", 1)[0].decode(errors="replace") or "closed without answer"
+
+
+def _serving(workers: list[int]) -> bool:
+    """Whether both workers have entered their serving loop: each has touched its gunicorn
+    heartbeat file, whose time it sets from the monotonic clock (far below the wall-clock
+    time the file was created with)."""
+    if len(workers) != 2:
+        return False
+    for pid in workers:
+        fds = Path(f"/proc/{pid}/fd")
+        try:
+            beats = [fd.stat().st_mtime for fd in fds.iterdir() if "/wgunicorn-" in os.readlink(fd)]
+        except OSError:
+            return False
+        if not beats or min(beats) > time.time() / 2:
+            return False
+    return True
+
+
+def test_sigterm_serves_connections_waiting_in_the_listen_backlog(mongo, database_name, tmp_path):
+    """Connections whose handshake the kernel completed while the workers were busy (a pod
+    throttled at its CPU limit when SIGTERM comes) are answered, not reset when the last
+    worker closes the listening socket."""
+    server = Gunicorn(service_env(mongo.admin_uri, database_name), tmp_path)
+    server.start()
+    try:
+        deadline = time.monotonic() + 15
+        while not _serving(workers := _workers_of(server.proc.pid)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _serving(workers)
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            queued = []
+            for _ in range(20):
+                sock = socket.create_connection(("127.0.0.1", server.port), timeout=15)
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+                queued.append(sock)
+            server.proc.send_signal(signal.SIGTERM)
+            # Past the workers' one-second loop, which stops listening as soon as they resume.
+            time.sleep(1.5)
+        finally:
+            for pid in workers:
+                os.kill(pid, signal.SIGCONT)
+        answers = [_answer(sock) for sock in queued]
+        assert answers == ["HTTP/1.1 200 OK"] * len(queued)
+        assert server.proc.wait(timeout=30) == 0
+        server.proc = None
     finally:
         server.stop()
 
