@@ -620,16 +620,22 @@ def _digest(entries: list[tuple[str, str, object]]) -> str:
 def _patient(
     method: str, url: str, deadline: float, body: dict[str, Any] | None = None
 ) -> tuple[int, Any, int]:
-    """A request retried on connection errors, 503 and 429 until ``deadline``.
+    """A request retried on connection errors, 503 and 429 until ``deadline``; a GET or a
+    DELETE (idempotent) also on any 5xx and on a body that is not JSON, which a service
+    whose database has just restarted may answer for a moment.
 
     Returns (status, body, retries)."""
     retries = 0
+    transient = range(500, 600) if method in ("GET", "DELETE") else (429, 503)
     while True:
         try:
             status, answer = _request(method, url, body)
             return status, answer, retries
         except urllib.error.HTTPError as exc:
-            if exc.code not in (429, 503) or time.monotonic() >= deadline:
+            if (exc.code not in transient and exc.code != 429) or time.monotonic() >= deadline:
+                raise
+        except BadBody:
+            if method not in ("GET", "DELETE") or time.monotonic() >= deadline:
                 raise
         except (urllib.error.URLError, OSError, http.client.HTTPException):
             if time.monotonic() >= deadline:
