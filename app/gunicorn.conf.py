@@ -78,8 +78,6 @@ graceful_timeout = 20
 # Seconds an idle connection stays open; gevent workers also close a connection whose request
 # line and headers have not all arrived within it, so slow clients cannot pile up.
 keepalive = 5
-# A TLS handshake not finished within this many seconds closes the connection.
-HANDSHAKE_SECONDS = 30
 # Recycle workers now and then so that slow memory growth cannot reach the limit. A worker
 # about to be recycled asks for its successor first (pre_request), so the pod keeps its
 # workers accepting connections while the old one finishes those it holds.
@@ -213,16 +211,14 @@ def _draining_stream_server() -> type:
 def post_worker_init(worker: Worker) -> None:
     """A gevent worker takes the connections in the listen backlog before it stops listening
     (_draining_stream_server). With TLS, a client that opens a connection and never
-    completes its handshake is cut off after HANDSHAKE_SECONDS: gevent's accepted sockets
-    start with the default timeout, under which it shakes hands (gunicorn makes them
-    blocking afterwards). The bound is well above keepalive: a pod at its CPU limit, with
-    thousands of connections, can take seconds to finish an ordinary client's handshake."""
+    completes its handshake is cut off: gevent's accepted sockets start with the default
+    timeout, under which it shakes hands (gunicorn makes them blocking afterwards)."""
     if worker_class == "gevent":
         from gunicorn.workers import ggevent
 
         ggevent.StreamServer = _draining_stream_server()
     if certfile:
-        socket.setdefaulttimeout(HANDSHAKE_SECONDS)
+        socket.setdefaulttimeout(keepalive)
 
 
 def pre_request(worker: Worker, req: object) -> None:
