@@ -626,16 +626,17 @@ def _patient(
 
     Returns (status, body, retries)."""
     retries = 0
-    transient = range(500, 600) if method in ("GET", "DELETE") else (429, 503)
+    idempotent = method in ("GET", "DELETE")
+    transient = (429, *range(500, 600)) if idempotent else (429, 503)
     while True:
         try:
             status, answer = _request(method, url, body)
             return status, answer, retries
         except urllib.error.HTTPError as exc:
-            if (exc.code not in transient and exc.code != 429) or time.monotonic() >= deadline:
+            if exc.code not in transient or time.monotonic() >= deadline:
                 raise
         except BadBody:
-            if method not in ("GET", "DELETE") or time.monotonic() >= deadline:
+            if not idempotent or time.monotonic() >= deadline:
                 raise
         except (urllib.error.URLError, OSError, http.client.HTTPException):
             if time.monotonic() >= deadline:
