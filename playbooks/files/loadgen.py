@@ -140,53 +140,75 @@ def _latencies(latencies: list[float]) -> dict[str, float]:
 # --- get: as fast as answered -----------------------------------------------------------------
 
 
-def _get_thread(url: str, deadline: float, latencies: list[float], errors: Counter[str]) -> None:
-    while time.monotonic() < deadline:
+def _get_thread(
+    url: str,
+    origin: float,
+    deadline: float,
+    latencies: list[float],
+    failures: list[tuple[float, str]],
+) -> None:
+    while time.time() < deadline:
         start = time.monotonic()
         try:
             _request("GET", url)
         except Exception as exc:  # every failure is counted by its kind
-            errors[_classify(exc)] += 1
+            failures.append((round(time.time() - origin, 1), _classify(exc)))
             time.sleep(0.05)
         else:
             latencies.append(time.monotonic() - start)
 
 
-def _get_process(url: str, duration: float, threads: int, queue: multiprocessing.Queue) -> None:
+def _get_process(
+    url: str, origin: float, duration: float, threads: int, queue: multiprocessing.Queue
+) -> None:
     _send_api_key()
-    deadline = time.monotonic() + duration
     latencies: list[float] = []
-    errors: Counter[str] = Counter()
-    _run_threads(lambda: _get_thread(url, deadline, latencies, errors), threads)
-    queue.put((latencies, dict(errors)))
+    failures: list[tuple[float, str]] = []
+    _run_threads(lambda: _get_thread(url, origin, origin + duration, latencies, failures), threads)
+    queue.put((latencies, failures))
+
+
+def _failure_times(failures: list[tuple[float, str]]) -> dict[str, object]:
+    """When failures happened, in seconds from the start: the first and last of each kind and
+    the distinct seconds (up to 50), to set beside the times of the faults a check causes."""
+    spans: dict[str, list[float]] = {}
+    for second, kind in sorted(failures):
+        spans.setdefault(kind, [second, second])[1] = second
+    return {
+        "error_spans": spans,
+        "error_seconds": sorted({second for second, _ in failures})[:50],
+    }
 
 
 def run_get(args: argparse.Namespace) -> dict[str, object]:
     queue: multiprocessing.Queue = multiprocessing.Queue()
+    # Wall-clock time, so that every process measures from the same instant.
+    origin = time.time()
     workers = [
         multiprocessing.Process(
-            target=_get_process, args=(args.url, args.duration, args.threads, queue)
+            target=_get_process, args=(args.url, origin, args.duration, args.threads, queue)
         )
         for _ in range(args.processes)
     ]
-    started = time.monotonic()
     for worker in workers:
         worker.start()
     latencies: list[float] = []
-    errors: Counter[str] = Counter()
+    failures: list[tuple[float, str]] = []
     for _ in workers:
-        part, part_errors = queue.get()
+        part, part_failures = queue.get()
         latencies.extend(part)
-        errors.update(part_errors)
+        failures.extend(part_failures)
     for worker in workers:
         worker.join()
-    elapsed = time.monotonic() - started
+    elapsed = time.time() - origin
     return {
         "seconds": round(elapsed, 1),
+        "started_at": round(origin, 1),
         "requests": len(latencies),
         "rps": round(len(latencies) / elapsed, 1) if elapsed else 0.0,
-        "errors": sum(errors.values()),
-        "error_kinds": dict(errors),
+        "errors": len(failures),
+        "error_kinds": dict(Counter(kind for _, kind in failures)),
+        **_failure_times(failures),
         **_latencies(latencies),
     }
 
@@ -271,7 +293,7 @@ class Paced:
             "rps": round(len(self.latencies) / elapsed, 1) if elapsed else 0.0,
             **_latencies(self.latencies),
             "error_kinds": dict(kinds),
-            "error_seconds": sorted({second for second, _ in self.failures})[:50],
+            **_failure_times(self.failures),
             # Requests answered in each second of the run, from its start.
             "answered_per_second": [self.answered_at[second] for second in range(seconds)],
         }

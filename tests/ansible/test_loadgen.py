@@ -7,6 +7,7 @@ The server's timings only ever make the client slower, so the figures asserted a
 bounds and counts, never upper bounds on time.
 """
 
+import argparse
 import json
 import socket
 import sys
@@ -175,6 +176,17 @@ def test_a_failed_request_is_counted_by_its_kind(server: Server, path: str, kind
     # The seconds of the schedule the failures were due at, from the first slot to the last.
     assert summary["error_seconds"][0] == 0.0
     assert summary["error_seconds"][-1] == 1.9
+
+
+def test_the_get_load_counts_failures_with_their_times(server: Server) -> None:
+    args = argparse.Namespace(url=f"{server.url}/error", duration=1.0, processes=2, threads=2)
+    summary = loadgen.run_get(args)
+    assert summary["requests"] == 0
+    assert summary["errors"] > 4
+    assert summary["error_kinds"] == {"http_500": summary["errors"]}
+    first, last = summary["error_spans"]["http_500"]
+    assert 0.0 <= first <= last <= 1.5
+    assert summary["error_seconds"][0] == first
 
 
 def test_an_exception_of_any_type_is_a_failure_not_a_lost_request() -> None:
