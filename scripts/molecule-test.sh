@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs `molecule test -s SCENARIO`, keeping its whole output in build/logs/molecule-SCENARIO.log.
+# When it fails, the failed tasks are repeated at the end, after molecule's destroy output,
+# so that the last lines of a long log still say what failed.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
+
+scenario=${1:-default}
+log=build/logs/molecule-$scenario.log
+mkdir -p build/logs
+molecule test -s "$scenario" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+if ((rc != 0)); then
+    echo "=== molecule test -s $scenario failed (exit $rc); its failed tasks (whole output: $log):"
+    sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -a -B4 -A30 -E 'fatal: \[|failed: \[|FAILED! =>' | head -n 150
+fi
+exit "$rc"
