@@ -2,13 +2,20 @@
 # Runs `molecule test -s SCENARIO`, keeping its whole output in build/logs/molecule-SCENARIO.log.
 # When it fails, the failed tasks are repeated at the end, after molecule's destroy output,
 # so that the last lines of a long log still say what failed.
+#
+# Molecule keeps a scenario's state (whether its instance was created) under ~/.ansible/tmp,
+# outside the clone: a run stopped before its destroy leaves "created", and the next
+# `molecule test` would skip create (credentials, cluster-up) and fail in converge. Each run
+# starts from a reset state; create and converge are idempotent, so an instance left running
+# is taken over.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 
 scenario=${1:-default}
 log=build/logs/molecule-$scenario.log
 mkdir -p build/logs
-molecule test -s "$scenario" 2>&1 | tee "$log"
+molecule reset -s "$scenario" >"$log" 2>&1 || { cat "$log"; exit 2; }
+molecule test -s "$scenario" 2>&1 | tee -a "$log"
 rc=${PIPESTATUS[0]}
 if ((rc != 0)); then
     echo "=== molecule test -s $scenario failed (exit $rc); its failed tasks (whole output: $log):"
