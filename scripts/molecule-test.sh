@@ -18,7 +18,13 @@ molecule reset -s "$scenario" >"$log" 2>&1 || { cat "$log"; exit 2; }
 molecule test -s "$scenario" 2>&1 | tee -a "$log"
 rc=${PIPESTATUS[0]}
 if ((rc != 0)); then
-    echo "=== molecule test -s $scenario failed (exit $rc); its failed tasks (whole output: $log):"
-    sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -a -B4 -A30 -E 'fatal: \[|failed: \[|FAILED! =>' | head -n 150
+    # The last failed tasks: earlier ones may be failures a check provokes and rescues.
+    plain=$log.plain
+    sed 's/\x1b\[[0-9;]*m//g' "$log" >"$plain"
+    echo "=== molecule test -s $scenario failed (exit $rc); its last failed tasks (whole output: $log):"
+    grep -a -n -E 'fatal: \[|failed: \[' "$plain" | cut -d: -f1 | tail -n 3 | while read -r line; do
+        sed -n "$((line > 4 ? line - 4 : 1)),$((line + 30))p" "$plain"
+        echo "---"
+    done
 fi
 exit "$rc"
