@@ -178,7 +178,7 @@ def _draining_stream_server() -> type:
     already sent included: the client sees ECONNRESET, not an answer or a refusal it could
     retry. The connections taken here are served like the others before the worker exits;
     their handlers, which start after the listening socket has closed, read its address from
-    a copy taken at start."""
+    a copy taken at start and find the handler gevent's close() drops."""
     from gevent.server import StreamServer
 
     class ListenerAddress:
@@ -203,7 +203,12 @@ def _draining_stream_server() -> type:
                         self.do_handle(*args)
                 except OSError as exc:
                     _log.warning("Stopped taking queued connections: %s", exc)
+            handle = self.handle
             super().close()
+            # gevent's close() drops the handler, but the connections taken above run after
+            # it, and over TLS they look it up then (wrap_socket_and_handle): without it each
+            # one is closed unanswered, a reset to its client.
+            self.handle = handle
 
     return DrainingStreamServer
 

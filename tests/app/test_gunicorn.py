@@ -5,16 +5,20 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
 from conftest import service_env
 from flaskapp.config import ConfigError, load_settings
-from support import WRITE_KEY, WRITER, Gunicorn, SlowClients
+from support import WRITE_KEY, WRITER, Gunicorn, SlowClients, throwaway_pki
 
 
 @pytest.mark.parametrize(
@@ -189,11 +193,43 @@ def _serving(workers: list[int]) -> bool:
     return True
 
 
-def test_sigterm_serves_connections_waiting_in_the_listen_backlog(mongo, database_name, tmp_path):
+def _queued_request(
+    port: int, context: ssl.SSLContext | None, connected: Callable[[], None]
+) -> str:
+    """A GET /healthz on a new connection (over TLS with ``context``): the status line it got,
+    or the error that ended it. ``connected`` is called once the kernel has completed the TCP
+    handshake, before any TLS handshake, which needs a worker."""
+    try:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+    except OSError as exc:
+        return type(exc).__name__
+    connected()
+    try:
+        if context is not None:
+            sock = context.wrap_socket(sock, server_hostname="127.0.0.1")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+    except OSError as exc:
+        sock.close()
+        return type(exc).__name__
+    return _answer(sock)
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_sigterm_serves_connections_waiting_in_the_listen_backlog(
+    mongo, database_name, tmp_path, tls
+):
     """Connections whose handshake the kernel completed while the workers were busy (a pod
-    throttled at its CPU limit when SIGTERM comes) are answered, not reset when the last
-    worker closes the listening socket."""
-    server = Gunicorn(service_env(mongo.admin_uri, database_name), tmp_path)
+    throttled at its CPU limit when SIGTERM comes, or a worker recycled by max_requests) are
+    answered, not reset when the last worker closes the listening socket; over TLS too, where
+    the handshake of a connection taken from the backlog runs after the listener has closed."""
+    env = service_env(mongo.admin_uri, database_name)
+    context = None
+    ca = None
+    if tls:
+        ca, cert, key = throwaway_pki(tmp_path)
+        env |= {"APP_TLS_CERT_FILE": str(cert), "APP_TLS_KEY_FILE": str(key)}
+        context = ssl.create_default_context(cafile=str(ca))
+    server = Gunicorn(env, tmp_path, ca_file=ca)
     server.start()
     try:
         deadline = time.monotonic() + 15
@@ -202,22 +238,28 @@ def test_sigterm_serves_connections_waiting_in_the_listen_backlog(mongo, databas
         assert _serving(workers)
         for pid in workers:
             os.kill(pid, signal.SIGSTOP)
-        try:
-            queued = []
-            for _ in range(20):
-                sock = socket.create_connection(("127.0.0.1", server.port), timeout=15)
-                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
-                queued.append(sock)
-            server.proc.send_signal(signal.SIGTERM)
-            # Past the workers' one-second loop, which stops listening as soon as they resume.
-            time.sleep(1.5)
-        finally:
-            for pid in workers:
-                os.kill(pid, signal.SIGCONT)
-        answers = [_answer(sock) for sock in queued]
-        assert answers == ["HTTP/1.1 200 OK"] * len(queued)
+        count = 20
+        queued = threading.Semaphore(0)
+        with ThreadPoolExecutor(count) as pool:
+            try:
+                clients = [
+                    pool.submit(_queued_request, server.port, context, queued.release)
+                    for _ in range(count)
+                ]
+                for _ in range(count):
+                    assert queued.acquire(timeout=15)
+                time.sleep(0.2)  # the requests (or the TLS client hellos) sent
+                server.proc.send_signal(signal.SIGTERM)
+                # Past the workers' one-second loop, which stops listening as soon as they resume.
+                time.sleep(1.5)
+            finally:
+                for pid in workers:
+                    os.kill(pid, signal.SIGCONT)
+            answers = [client.result(timeout=30) for client in clients]
+        assert answers == ["HTTP/1.1 200 OK"] * count
         assert server.proc.wait(timeout=30) == 0
         server.proc = None
+        assert "Traceback" not in server.logs()
     finally:
         server.stop()
 
