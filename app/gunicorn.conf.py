@@ -210,6 +210,17 @@ def _draining_stream_server() -> type:
             # one is closed unanswered, a reset to its client.
             self.handle = handle
 
+        def wrap_socket_and_handle(self, client_socket: socket.socket, address: tuple) -> object:
+            # A handshake that fails (a client that does not trust the CA, plain HTTP, a port
+            # scan) is one line of the log, not a traceback from gevent's hub.
+            try:
+                ssl_socket = self.wrap_socket(client_socket, **self.ssl_args)
+            except OSError as exc:
+                _log.info("TLS handshake with %s failed: %s", address[0], exc)
+                return None
+            with ssl_socket:
+                return self.handle(ssl_socket, address)
+
     return DrainingStreamServer
 
 

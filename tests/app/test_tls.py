@@ -56,6 +56,13 @@ def test_a_client_that_does_not_trust_the_ca_is_refused(https):
 def test_plain_http_on_the_https_port_gets_no_answer(https):
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(f"http://127.0.0.1:{https.port}/healthz", timeout=10)
+    if https.env["GUNICORN_WORKER_CLASS"] == "gevent":
+        # One line of the log says so; no traceback.
+        deadline = time.monotonic() + 5
+        while "TLS handshake with 127.0.0.1 failed" not in https.logs():
+            assert time.monotonic() < deadline, https.logs()[-2000:]
+            time.sleep(0.1)
+        assert "Traceback" not in https.logs()
 
 
 def test_metrics_stay_plain_http_on_their_port(https):
