@@ -41,6 +41,14 @@ RECAP = re.compile(
 )
 
 
+def write_report(name: str, figures: dict[str, object]) -> Path:
+    """Writes ``figures`` to reports/NAME.json; returns that path, relative to the clone."""
+    report = REPO / "reports" / f"{name}.json"
+    report.parent.mkdir(exist_ok=True)
+    report.write_text(json.dumps(figures, indent=2) + "\n")
+    return report.relative_to(REPO)
+
+
 def kubectl_binary() -> str:
     found = shutil.which("kubectl")
     if found:
@@ -212,10 +220,7 @@ def main() -> int:
         f"{figures['noop_ratio']:>8.2f}"
     )
     print(f"no-op runs changed: {noop_changed} (0 expected)")
-    report = REPO / "reports" / "bench-deploy.json"
-    report.parent.mkdir(exist_ok=True)
-    report.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"figures written to {report.relative_to(REPO)}")
+    print(f"figures written to {write_report('bench-deploy', figures)}")
     return 0
 
 

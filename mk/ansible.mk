@@ -20,7 +20,7 @@ ANSIBLE_TEST_DIR := $(CURDIR)/build/ansible-tests
 # Python of the Ansible side: modules, plugins, scripts and their tests.
 ANSIBLE_PY := plugins playbooks roles scripts tests/ansible tests/cluster
 
-.PHONY: setup credentials deploy teardown test-ansible bench-deploy api-key
+.PHONY: setup credentials deploy teardown test-ansible bench-deploy bench-key-rotation api-key
 
 setup: venv ## Set up: virtual environment and, on first run, a vault password and random credentials
 	ansible-playbook playbooks/setup.yml
@@ -49,6 +49,9 @@ api-key: ## Print one API key of the vault, nothing else on stdout (SCOPE=read|w
 
 bench-deploy: credentials ## Time site.yml (first converge, no-op) against kubectl apply --server-side on the running cluster
 	python bench/bench_deploy.py --rounds $(BENCH_DEPLOY_ROUNDS)
+
+bench-key-rotation: credentials ## Rotate an API key as docs/security.md says, under load, in a namespace of its own; count failed requests
+	python bench/bench_key_rotation.py
 
 test: test-ansible
 
