@@ -1,23 +1,22 @@
 """Benchmark: playbooks/site.yml against `kubectl apply --server-side` of the same manifests.
 
-    python bench/bench_deploy.py [--rounds 2] [--namespace flask-bench] [--node-port 30181]
+    python bench/bench_deploy.py [--rounds 3] [--namespace flask-bench] [--node-port 30181]
 
 Needs a running cluster with the images delivered (`make deploy` first); the deployment under
 test goes to a namespace of its own (--namespace, with its own NodePort), so the user's is left
-alone. For each round:
-  1. kubectl first converge: the manifests bench/render-deploy.yml rendered (the database, the
-     provisioning Job, the service, with the images site.yml delivers) applied with
-     `kubectl apply --server-side` into the empty namespace, then waited for as site.yml waits
-     (the StatefulSet's and Deployment's rollouts, the Job's completion);
-  2. kubectl no-op: the same apply and waits again, nothing to change;
-  3. the namespace deleted, its volumes with it;
-  4. site.yml first converge of the application on the running cluster (cluster, images and
-     network policy engine current), into the same empty namespace;
-  5. site.yml no-op: the same command again (`make deploy` with nothing changed);
-  6. the namespace deleted, its volumes with it.
-Prints the medians and their ratios (site.yml / kubectl) and writes them with every sample to
-reports/bench-deploy.json. The rendered manifests hold credentials: they live in a private
-temporary directory that is removed at the end.
+alone. Both reach the same end state: the database ready, the provisioning Job complete, and
+the service's rollout done with the autoscaler's minimum of replicas ready (site.yml's own
+wait). Each round (at least 3) times, in an order that alternates from round to round:
+  - kubectl: the manifests bench/render-deploy.yml rendered (the database, the provisioning
+    Job, the service, with the images site.yml delivers) applied with `kubectl apply
+    --server-side` into the empty namespace, then waited for (first converge); the same
+    apply and waits again, nothing to change (no-op); the namespace deleted with its volumes;
+  - site.yml: its first converge of the application on the running cluster (cluster, images
+    and network policy engine current) into the same empty namespace; the same command again
+    (`make deploy` with nothing changed); the namespace deleted with its volumes.
+Prints the medians, spreads (min to max) and ratios (site.yml / kubectl) and writes them with
+every sample to reports/bench-deploy.json. The rendered manifests hold credentials: they live
+in a private temporary directory that is removed at the end.
 """
 
 from __future__ import annotations
@@ -147,6 +146,14 @@ class Bench:
             f"deployment/{self.names['deployment']}",
             "--timeout=600s",
         )
+        self.kubectl(
+            "-n",
+            namespace,
+            "wait",
+            f"--for=jsonpath={{.status.readyReplicas}}={self.names['settled_replicas']}",
+            f"deployment/{self.names['deployment']}",
+            "--timeout=600s",
+        )
         return time.monotonic() - start
 
     def delete_namespace(self) -> None:
@@ -160,12 +167,40 @@ class Bench:
         return elapsed, changed
 
 
+def spread(values: list[float]) -> str:
+    return f"{min(values):.1f}-{max(values):.1f}"
+
+
+def run_round(bench: Bench, kubectl_first: bool, samples: dict[str, list[float]]) -> int:
+    """One round in the given order; returns what site.yml's no-op run changed."""
+    changed = 0
+
+    def kubectl() -> None:
+        samples["kubectl_first"].append(bench.kubectl_converge())
+        samples["kubectl_noop"].append(bench.kubectl_converge())
+        bench.delete_namespace()
+
+    def site() -> None:
+        nonlocal changed
+        first, _ = bench.site()
+        samples["site_first"].append(first)
+        noop, changed = bench.site()
+        samples["site_noop"].append(noop)
+        bench.delete_namespace()
+
+    for step in (kubectl, site) if kubectl_first else (site, kubectl):
+        step()
+    return changed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--namespace", default="flask-bench")
     parser.add_argument("--node-port", type=int, default=30181)
     options = parser.parse_args()
+    if options.rounds < 3:
+        parser.error("--rounds must be at least 3, for a median and a spread")
 
     samples: dict[str, list[float]] = {
         key: [] for key in ("kubectl_first", "kubectl_noop", "site_first", "site_noop")
@@ -180,26 +215,25 @@ def main() -> int:
         bench.render()
         bench.delete_namespace()
         for round_number in range(1, options.rounds + 1):
-            samples["kubectl_first"].append(bench.kubectl_converge())
-            samples["kubectl_noop"].append(bench.kubectl_converge())
-            bench.delete_namespace()
-            first, _ = bench.site()
-            samples["site_first"].append(first)
-            noop, changed = bench.site()
-            samples["site_noop"].append(noop)
-            noop_changed.append(changed)
-            bench.delete_namespace()
+            kubectl_first = round_number % 2 == 1
+            noop_changed.append(run_round(bench, kubectl_first, samples))
             print(
-                f"round {round_number}: kubectl first {samples['kubectl_first'][-1]:.1f} s, "
-                f"no-op {samples['kubectl_noop'][-1]:.1f} s; site.yml first {first:.1f} s, "
-                f"no-op {noop:.1f} s (changed={changed})",
+                f"round {round_number} ({'kubectl' if kubectl_first else 'site.yml'} first): "
+                f"kubectl first {samples['kubectl_first'][-1]:.1f} s, "
+                f"no-op {samples['kubectl_noop'][-1]:.1f} s; site.yml first "
+                f"{samples['site_first'][-1]:.1f} s, no-op {samples['site_noop'][-1]:.1f} s "
+                f"(changed={noop_changed[-1]})",
                 flush=True,
             )
 
     median = {key: statistics.median(values) for key, values in samples.items()}
     figures = {
         "rounds": options.rounds,
+        "end_state": (
+            f"the database and {bench.names['settled_replicas']} replicas of the service ready"
+        ),
         "median_seconds": {key: round(value, 1) for key, value in median.items()},
+        "spread_seconds": {key: spread(values) for key, values in samples.items()},
         "samples_seconds": {
             key: [round(value, 1) for value in values] for key, values in samples.items()
         },
@@ -210,15 +244,15 @@ def main() -> int:
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
     print()
-    print(f"{'':24}{'site.yml':>10}{'kubectl':>10}{'ratio':>8}")
-    print(
-        f"{'first converge (s)':24}{median['site_first']:>10.1f}{median['kubectl_first']:>10.1f}"
-        f"{figures['first_converge_ratio']:>8.2f}"
-    )
-    print(
-        f"{'no-op re-run (s)':24}{median['site_noop']:>10.1f}{median['kubectl_noop']:>10.1f}"
-        f"{figures['noop_ratio']:>8.2f}"
-    )
+    print(f"both end with {figures['end_state']}; medians (min-max) of {options.rounds} rounds")
+    print(f"{'':20}{'site.yml':>20}{'kubectl':>20}{'ratio':>8}")
+    for label, key, ratio in (
+        ("first converge (s)", "first", figures["first_converge_ratio"]),
+        ("no-op re-run (s)", "noop", figures["noop_ratio"]),
+    ):
+        site = f"{median['site_' + key]:.1f} ({spread(samples['site_' + key])})"
+        kubectl = f"{median['kubectl_' + key]:.1f} ({spread(samples['kubectl_' + key])})"
+        print(f"{label:20}{site:>20}{kubectl:>20}{ratio:>8.2f}")
     print(f"no-op runs changed: {noop_changed} (0 expected)")
     print(f"figures written to {write_report('bench-deploy', figures)}")
     return 0

@@ -14,7 +14,7 @@ TEARDOWN_DELETE_DATA ?= false
 api_key_scope = $(if $(filter command line,$(origin SCOPE)),$(SCOPE))
 api_key_name = $(if $(filter command line,$(origin NAME)),$(NAME))
 # Rounds of the deploy benchmark (each: kubectl and site.yml, first converge and no-op).
-BENCH_DEPLOY_ROUNDS ?= 2
+BENCH_DEPLOY_ROUNDS ?= 3
 # Scratch directory of test-ansible (throwaway vault password, rendered manifests).
 ANSIBLE_TEST_DIR := $(CURDIR)/build/ansible-tests
 # Python of the Ansible side: modules, plugins, scripts and their tests.
