@@ -133,7 +133,11 @@ class Server:
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
     store = Store()
     handler = type("BoundHandler", (Handler,), {"store": store})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    # A listen queue like a real server's: the standard library's 5 drops the SYNs of the slow
+    # clients, which all reconnect in the same instant, and they then time out connecting.
+    httpd = type("QueuedServer", (ThreadingHTTPServer,), {"request_queue_size": 128})(
+        ("127.0.0.1", 0), handler
+    )
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
