@@ -194,6 +194,9 @@ def _draining_stream_server() -> type:
             if isinstance(handle, functools.partial) and handle.args == (listener,):
                 handle = functools.partial(handle.func, ListenerAddress(listener))
             super().__init__(listener, handle=handle, **kwargs)
+            # gevent's close() drops self.handle, but the connections taken from the backlog
+            # run after it, and over TLS they call the handler only after their handshake.
+            self.connection_handler = handle
 
         def close(self) -> None:
             if not self.closed:
@@ -203,12 +206,7 @@ def _draining_stream_server() -> type:
                         self.do_handle(*args)
                 except OSError as exc:
                     _log.warning("Stopped taking queued connections: %s", exc)
-            handle = self.handle
             super().close()
-            # gevent's close() drops the handler, but the connections taken above run after
-            # it, and over TLS they look it up then (wrap_socket_and_handle): without it each
-            # one is closed unanswered, a reset to its client.
-            self.handle = handle
 
         def wrap_socket_and_handle(self, client_socket: socket.socket, address: tuple) -> object:
             # A handshake that fails (a client that does not trust the CA, plain HTTP, a port
@@ -219,7 +217,7 @@ def _draining_stream_server() -> type:
                 _log.info("TLS handshake with %s failed: %s", address[0], exc)
                 return None
             with ssl_socket:
-                return self.handle(ssl_socket, address)
+                return self.connection_handler(ssl_socket, address)
 
     return DrainingStreamServer
 
