@@ -150,6 +150,12 @@ def main() -> int:
     parser.add_argument("--cacert", help="the CA that signed the service's certificate (HTTPS)")
     # Anything else goes to ansible-playbook: -e cluster_provider=minikube ...
     args, ansible_args = parser.parse_known_args()
+    if not 0 < args.rate <= 1000:
+        parser.error(
+            f"--rate must be above 0 and at most 1000 requests a second, not {args.rate:g}"
+        )
+    if not 30000 <= args.node_port <= 32767:
+        parser.error(f"--node-port must be in the NodePort range 30000-32767, not {args.node_port}")
     base = (args.base or f"http://127.0.0.1:{args.node_port}").rstrip("/")
     context = ssl.create_default_context(cafile=args.cacert) if args.cacert else None
 
