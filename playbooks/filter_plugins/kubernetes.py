@@ -1,40 +1,24 @@
 """Jinja filters over Kubernetes manifests.
 
-{{ query('ansible.builtin.template', 'service.yaml.j2') | k8s_identities }}
+{{ query('ansible.builtin.template', 'service.yaml.j2') | k8s_manifests }}
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import yaml
 
 
-def k8s_identities(texts: Iterable[str] | str) -> list[dict[str, str]]:
-    """The api_version, kind, name and namespace of every object in YAML manifests.
-
-    Takes one text or a list of texts, each with one or more documents; empty documents are
-    skipped. Only the identity is returned, never the content (a Secret's data stays out).
-    """
+def k8s_manifests(texts: Iterable[str] | str) -> list[dict[str, Any]]:
+    """Every object of YAML manifests, as a list; takes one text or a list of texts, each with
+    one or more documents, and skips empty documents."""
     if isinstance(texts, str):
         texts = [texts]
-    identities = []
-    for text in texts:
-        for document in yaml.safe_load_all(text):
-            if not document:
-                continue
-            metadata = document.get("metadata") or {}
-            identity = {
-                "api_version": str(document["apiVersion"]),
-                "kind": str(document["kind"]),
-                "name": str(metadata["name"]),
-            }
-            if metadata.get("namespace"):
-                identity["namespace"] = str(metadata["namespace"])
-            identities.append(identity)
-    return identities
+    return [document for text in texts for document in yaml.safe_load_all(text) if document]
 
 
 class FilterModule:
     def filters(self) -> dict[str, Callable[..., object]]:
-        return {"k8s_identities": k8s_identities}
+        return {"k8s_manifests": k8s_manifests}

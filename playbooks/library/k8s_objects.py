@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: k8s_objects
-short_description: Read the metadata and status of a set of objects, and list those missing
+short_description: Read a set of objects; list those missing and those an apply would change
 description:
   - Reads each object of O(objects) by its API version, kind, namespace and name, in one
     process and one connection. Returns the metadata and status of those the cluster has and
@@ -15,6 +15,11 @@ description:
   - Reads only; never changes anything. Returns C(metadata) (without C(managedFields)),
     C(spec) and C(status), never C(data) or C(stringData): a Secret's or ConfigMap's content
     never reaches a registered result.
+  - Given O(manifests) and O(field_manager), it also asks the API server what a server-side
+    apply of each manifest by that field manager (with O(field_manager) taking over conflicting
+    fields, as the roles' applies do) would change, without changing anything (a dry run), and
+    names the fields that would change. An object edited by hand (an env var, a resource
+    limit, a label, a rule) is so found; fields that the manifests do not set are not.
   - The resource's path is derived from its kind (the lower-case plural), which holds for the
     kinds the project applies.
   - A kubeconfig whose user is a client certificate or a bearer token, over HTTPS with no
@@ -24,10 +29,19 @@ description:
 options:
   objects:
     description: The objects, each with C(api_version), C(kind), C(name) and, for a namespaced
-      kind, C(namespace) (the filter k8s_identities makes them from manifests).
+      kind, C(namespace).
+      Required unless O(manifests) is given.
     type: list
     elements: dict
-    required: true
+  manifests:
+    description: The manifests a role applies. Their objects are read (as with O(objects)), and
+      each one found is compared with the result of a dry-run server-side apply. Set C(no_log)
+      on a task whose manifests hold a Secret.
+    type: list
+    elements: dict
+  field_manager:
+    description: The field manager of the dry-run apply; required with O(manifests).
+    type: str
   kubeconfig:
     description: Path of the kubeconfig file; the default loading rules apply when omitted.
     type: path
@@ -38,11 +52,13 @@ requirements: [kubernetes (for kubeconfigs not read directly)]
 """
 
 EXAMPLES = r"""
-- name: Read the service's objects
+- name: Read the service's objects and find those changed by hand
   k8s_objects:
-    objects: "{{ query('ansible.builtin.template', 'service.yaml.j2') | k8s_identities }}"
+    manifests: "{{ query('ansible.builtin.template', 'service.yaml.j2') | k8s_manifests }}"
+    field_manager: flask-k8s
     kubeconfig: /var/lib/flask-k8s/cluster/admin.kubeconfig
   register: service_objects
+  no_log: true
 
 - name: Use the Deployment's status
   ansible.builtin.debug:
@@ -54,6 +70,11 @@ found:
   description: The objects that exist, keyed by Kind/name (Kind/namespace/name when
     namespaced), each with C(metadata) (without C(managedFields)), C(spec) and C(status) where
     the object has them.
+  type: dict
+  returned: always
+drifted:
+  description: The objects a server-side apply of O(manifests) would change, keyed as in
+    C(found), each with the paths of the fields it would change (values are never returned).
   type: dict
   returned: always
 missing:
@@ -72,13 +93,16 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import yaml
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-# Reads a path and returns (HTTP status, reason, body).
-Reader = Callable[[str], tuple[int, str, bytes]]
+# Sends a request (method, path, body or None) and returns (HTTP status, reason, body).
+Reader = Callable[[str, str, bytes | None], tuple[int, str, bytes]]
+
+# Content type of a server-side apply (JSON is YAML).
+APPLY = "application/apply-patch+yaml"
 
 
 def resource_path(obj: dict[str, Any]) -> str:
@@ -95,6 +119,42 @@ def resource_path(obj: dict[str, Any]) -> str:
     namespace = obj.get("namespace") or ""
     scope = f"/namespaces/{namespace}" if namespace else ""
     return f"{prefix}{scope}/{plural}/{obj['name']}"
+
+
+def identity(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The api_version, kind, name and namespace of a manifest, as O(objects) takes them."""
+    metadata = manifest.get("metadata") or {}
+    return {"api_version": manifest.get("apiVersion"), "kind": manifest.get("kind"),
+            "name": metadata.get("name"), "namespace": metadata.get("namespace")}  # fmt: skip
+
+
+def apply_path(obj: dict[str, Any], field_manager: str) -> str:
+    """The path of a dry-run server-side apply of one object by field_manager."""
+    query = urlencode({"dryRun": "All", "fieldManager": field_manager, "force": "true"})
+    return f"{resource_path(obj)}?{query}"
+
+
+# Fields that change on every write or that an apply does not set: not compared.
+IGNORED_METADATA = {"managedFields", "resourceVersion", "generation"}
+
+
+def differences(live: object, applied: object, path: str = "") -> list[str]:
+    """The paths (spec.template.spec.containers[0].env[1].value) at which two objects differ."""
+    if isinstance(live, dict) and isinstance(applied, dict):
+        found: list[str] = []
+        for key in sorted(set(live) | set(applied)):
+            if (path == "" and key == "status") or (path == "metadata" and key in IGNORED_METADATA):
+                continue
+            child = f"{path}.{key}" if path else str(key)
+            if key not in live or key not in applied:
+                found.append(child)
+            else:
+                found.extend(differences(live[key], applied[key], child))
+        return found
+    if isinstance(live, list) and isinstance(applied, list) and len(live) == len(applied):
+        return [diff for index, (a, b) in enumerate(zip(live, applied, strict=True))
+                for diff in differences(a, b, f"{path}[{index}]")]  # fmt: skip
+    return [] if live == applied else [path]
 
 
 def label(obj: dict[str, Any]) -> str:
@@ -149,7 +209,7 @@ def direct_reader(kubeconfig: str, context: str | None) -> Iterator[Reader | Non
     ca = pem(cluster, "certificate-authority", base)
     if ca is not None:
         tls.load_verify_locations(cadata=ca.decode())
-    headers = {"Accept": "application/json"}
+    headers: dict[str, str] = {"Accept": "application/json"}
     if user.get("token"):
         headers["Authorization"] = f"Bearer {user['token']}"
     cert, key = pem(user, "client-certificate", base), pem(user, "client-key", base)
@@ -165,8 +225,9 @@ def direct_reader(kubeconfig: str, context: str | None) -> Iterator[Reader | Non
     )
     prefix = server.path.rstrip("/")
 
-    def read(path: str) -> tuple[int, str, bytes]:
-        connection.request("GET", prefix + path, headers=headers)
+    def read(method: str, path: str, body: bytes | None) -> tuple[int, str, bytes]:
+        sent = headers if body is None else {**headers, "Content-Type": APPLY}
+        connection.request(method, prefix + path, body=body, headers=sent)
         response = connection.getresponse()
         return response.status, response.reason, response.read()
 
@@ -183,12 +244,16 @@ def client_reader(kubeconfig: str | None, context: str | None) -> Iterator[Reade
 
     api = config.new_client_from_config(config_file=kubeconfig, context=context)
 
-    def read(path: str) -> tuple[int, str, bytes]:
-        method, url, headers, body, post_params = api.param_serialize(
-            method="GET", resource_path=path, auth_settings=["BearerToken"]
-        )
+    def read(method: str, path: str, body: bytes | None) -> tuple[int, str, bytes]:
+        resource, _, query = path.partition("?")
+        sent = {"Accept": "application/json"} if body is None else {
+            "Accept": "application/json", "Content-Type": APPLY}  # fmt: skip
+        verb, url, headers, _, post_params = api.param_serialize(
+            method=method, resource_path=resource, query_params=parse_qsl(query),
+            header_params=sent, auth_settings=["BearerToken"],
+        )  # fmt: skip
         response = api.call_api(
-            method, url, header_params=headers, body=body, post_params=post_params
+            verb, url, header_params=headers, body=body, post_params=post_params
         )
         return response.status, str(response.reason), response.read() or b""
 
@@ -210,30 +275,55 @@ def reader(kubeconfig: str | None, context: str | None) -> Iterator[Reader]:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "objects": {"type": "list", "elements": "dict", "required": True},
+            "objects": {"type": "list", "elements": "dict"},
+            # Not no_log: every value of a no_log option is masked in the result, names too.
+            # The manifests can hold a Secret's data: the task that passes them sets no_log.
+            "manifests": {"type": "list", "elements": "dict"},
+            "field_manager": {"type": "str"},
             "kubeconfig": {"type": "path"},
             "context": {"type": "str"},
         },
+        required_one_of=[("objects", "manifests")],
+        required_by={"manifests": "field_manager"},
         supports_check_mode=True,
     )
     params = module.params
+    manifests: list[dict[str, Any]] = params["manifests"] or []
+    objects = params["objects"] or [identity(manifest) for manifest in manifests]
     found: dict[str, dict[str, Any]] = {}
+    drifted: dict[str, list[str]] = {}
     missing: list[str] = []
     try:
         with reader(params["kubeconfig"], params["context"]) as read:
-            for obj in params["objects"]:
-                status, reason, data = read(resource_path(obj))
+            live: dict[str, Any] = {}
+            for obj in objects:
+                status, reason, data = read("GET", resource_path(obj), None)
                 if status == 404:
                     missing.append(label(obj))
                 elif 200 <= status < 300:
-                    found[label(obj)] = summary(json.loads(data))
+                    live[label(obj)] = json.loads(data)
+                    found[label(obj)] = summary(live[label(obj)])
                 else:
                     module.fail_json(msg=f"Reading {label(obj)} failed: {status} {reason}")
+            for manifest in manifests:
+                obj = identity(manifest)
+                if label(obj) not in live:
+                    continue
+                path = apply_path(obj, params["field_manager"])
+                status, reason, data = read("PATCH", path, json.dumps(manifest).encode())
+                # An apply the server refuses changes something too: the role's apply says what.
+                changed = (
+                    differences(live[label(obj)], json.loads(data))
+                    if 200 <= status < 300
+                    else [f"(a dry-run apply was refused: {status} {reason})"]
+                )
+                if changed:
+                    drifted[label(obj)] = changed
     except ImportError:
         module.fail_json(msg=missing_required_lib("kubernetes"))
     except (OSError, ValueError, ssl.SSLError, http.client.HTTPException) as error:
         module.fail_json(msg=f"Reading the objects failed: {error}")
-    module.exit_json(changed=False, found=found, missing=missing)
+    module.exit_json(changed=False, found=found, drifted=drifted, missing=missing)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""The plays' own plugins: the k8s_identities filter and the k8s_objects module's paths.
+"""The plays' own plugins: the k8s_manifests filter and the k8s_objects module's paths,
+identities and comparison.
 
-The module's reading against a real API server is exercised by tests/existing/run.sh (make
-test-cluster): objects deleted by hand are restored by the next site.yml run, which changes
-nothing afterwards.
+The module against a real API server is exercised by tests/existing/run.sh (make
+test-cluster): objects deleted or edited by hand are restored by the next site.yml run, which
+changes nothing afterwards, and a forced apply changes nothing either.
 """
 
 import importlib.util
@@ -44,28 +45,101 @@ stringData:
 """
 
 
-def test_identities_name_each_object_and_never_carry_its_content():
-    identities = FILTERS.k8s_identities(
+def test_manifests_are_every_document_of_every_text():
+    manifests = FILTERS.k8s_manifests(
         [MANIFESTS, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: ns}\n"]
     )
+    assert [m["kind"] for m in manifests] == ["Namespace", "Secret", "Deployment"]
+    assert FILTERS.k8s_manifests("---\n---\n") == []
+    assert FILTERS.k8s_manifests("kind: Service\n") == [{"kind": "Service"}]
+
+
+def test_identities_name_each_object_and_never_carry_its_content():
+    identities = [OBJECTS.identity(m) for m in FILTERS.k8s_manifests(MANIFESTS)]
     assert identities == [
-        {"api_version": "v1", "kind": "Namespace", "name": "flask-mongodb"},
+        {"api_version": "v1", "kind": "Namespace", "name": "flask-mongodb", "namespace": None},
         {
             "api_version": "v1",
             "kind": "Secret",
             "name": "mongodb-credentials",
             "namespace": "flask-mongodb",
         },
-        {"api_version": "apps/v1", "kind": "Deployment", "name": "web", "namespace": "ns"},
     ]
     assert "do-not-copy-me" not in repr(identities)
+    assert OBJECTS.resource_path(identities[0]) == "/api/v1/namespaces/flask-mongodb"
+    assert OBJECTS.label(identities[1]) == "Secret/flask-mongodb/mongodb-credentials"
 
 
-def test_identities_of_one_text_and_of_nothing():
-    assert FILTERS.k8s_identities("---\n---\n") == []
-    assert FILTERS.k8s_identities("apiVersion: v1\nkind: Service\nmetadata: {name: s}\n") == [
-        {"api_version": "v1", "kind": "Service", "name": "s"}
+def test_a_dry_run_apply_is_forced_by_the_field_manager_and_changes_nothing():
+    obj = {"api_version": "apps/v1", "kind": "Deployment", "namespace": "ns", "name": "web"}
+    assert OBJECTS.apply_path(obj, "flask-k8s") == (
+        "/apis/apps/v1/namespaces/ns/deployments/web?dryRun=All&fieldManager=flask-k8s&force=true"
+    )
+
+
+LIVE = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {
+        "name": "web",
+        "labels": {"app": "web", "tier": "api"},
+        "resourceVersion": "10",
+        "generation": 3,
+        "managedFields": [{"manager": "flask-k8s"}],
+    },
+    "spec": {
+        "replicas": 2,
+        "template": {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "web",
+                        "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+                        "resources": {"limits": {"cpu": "500m"}},
+                    }
+                ]
+            }
+        },
+    },
+    "status": {"readyReplicas": 2},
+}
+
+
+def test_an_apply_that_changes_nothing_finds_no_difference():
+    applied = {
+        **LIVE,
+        "metadata": {**LIVE["metadata"], "managedFields": [], "resourceVersion": "11"},
+        "status": {"readyReplicas": 0},
+    }
+    assert OBJECTS.differences(LIVE, applied) == []
+
+
+def test_each_field_an_apply_would_change_is_named_by_its_path():
+    container = LIVE["spec"]["template"]["spec"]["containers"][0]
+    edited = {
+        **container,
+        "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "changed"}],
+        "resources": {"limits": {"cpu": "2"}},
+    }
+    applied = {
+        **LIVE,
+        "metadata": {**LIVE["metadata"], "labels": {"app": "web"}},
+        "spec": {**LIVE["spec"], "replicas": 5, "template": {"spec": {"containers": [edited]}}},
+    }
+    assert OBJECTS.differences(LIVE, applied) == [
+        "metadata.labels.tier",
+        "spec.replicas",
+        "spec.template.spec.containers[0].env[1].value",
+        "spec.template.spec.containers[0].resources.limits.cpu",
     ]
+
+
+def test_a_list_of_another_length_is_one_difference_and_values_never_appear():
+    rules = {"spec": {"ingress": [{"from": [{"podSelector": {}}]}]}}
+    opened = {"spec": {"ingress": [{"from": [{"podSelector": {}}]}, {}]}}
+    assert OBJECTS.differences(rules, opened) == ["spec.ingress"]
+    secret = {"data": {"key": "c2VjcmV0"}}
+    assert OBJECTS.differences(secret, {"data": {"key": "b3RoZXI="}}) == ["data.key"]
 
 
 @pytest.mark.parametrize(
