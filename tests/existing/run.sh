@@ -4,8 +4,11 @@
 # instance of cluster/test-instance.yml, is up):
 #   1. a registry on loopback (scripts/registry.sh) that the cluster pulls from;
 #   2. site.yml with cluster_provider=existing: images pushed to the registry, the database and
-#      the service deployed from there; a second run changes nothing; Services deleted by hand
-#      are restored by the next run;
+#      the service deployed from there; a second run changes nothing, and neither does a run
+#      that forces every apply; Services deleted by hand, and fields edited by hand (an env
+#      var, a resource limit, a label, a NetworkPolicy rule, the autoscaler's range and a
+#      Deployment scaled below it), are restored by the next run, and the run after it
+#      changes nothing;
 #   3. the pods run the registry's images, and verify.yml's smoke check passes through the
 #      NodePort;
 #   4. teardown.yml removes the deployment and deletes its data (the volumes of its claims, by
@@ -33,6 +36,14 @@ args=(
 kubectl() { "$(cluster/build.sh --status kubectl | cut -d' ' -f2)" --kubeconfig "$kubeconfig" "$@"; }
 log() { printf '\n=== %s\n' "$*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# changes_nothing LOG WHAT: the recap of LOG says changed=0 and failed=0.
+changes_nothing() {
+    local recap
+    recap=$(grep -E '^localhost +:' "$out/$1")
+    echo "$recap"
+    grep -qE 'changed=0 .*failed=0' <<<"$recap" || { grep -B3 '^changed:' "$out/$1" >&2; fail "$2 changed something"; }
+}
 
 teardown() {
     ansible-playbook playbooks/teardown.yml "${args[@]}" -e teardown_delete_data=true >"$out/teardown.log" 2>&1 ||
@@ -65,21 +76,77 @@ grep -q 'Cluster provider: existing' "$out/deploy.log" || fail "site.yml did not
 log "Second run changes nothing"
 ansible-playbook playbooks/site.yml "${args[@]}" >"$out/deploy-again.log" 2>&1 ||
     { tail -n 40 "$out/deploy-again.log" >&2; fail "second site.yml"; }
-recap=$(grep -E '^localhost +:' "$out/deploy-again.log")
-echo "$recap"
-grep -qE 'changed=0 .*failed=0' <<<"$recap" || { grep -B3 '^changed:' "$out/deploy-again.log" >&2; fail "the second run changed something"; }
+changes_nothing deploy-again.log "the second run"
 
 log "Objects deleted by hand come back with the next run"
 kubectl -n flask-mongodb delete service flask-service mongodb-service >/dev/null
 ansible-playbook playbooks/site.yml "${args[@]}" >"$out/deploy-restore.log" 2>&1 ||
     { tail -n 40 "$out/deploy-restore.log" >&2; fail "site.yml after deleting the Services"; }
-said() { tr -s ' \n' '  ' <"$out/deploy-restore.log" | grep -qF "$1"; }
-said 'Applying the database again: Service/flask-mongodb/mongodb-service no longer exist' ||
+# said LOG SENTENCE: whether the run's log says SENTENCE (its lines folded into one).
+said() { tr -s ' \n' '  ' <"$out/$1" | grep -qF "$2"; }
+said deploy-restore.log 'Applying the database again: Service/flask-mongodb/mongodb-service no longer exist' ||
     fail "site.yml did not notice that mongodb-service was deleted"
-said 'Applying the service again: Service/flask-mongodb/flask-service no longer exist' ||
+said deploy-restore.log 'Applying the service again: Service/flask-mongodb/flask-service no longer exist' ||
     fail "site.yml did not notice that flask-service was deleted"
 kubectl -n flask-mongodb get service flask-service mongodb-service >/dev/null || fail "the Services were not restored"
 echo "flask-service and mongodb-service deleted by hand, restored by the next run"
+
+log "A run that forces every apply (server-side, the project's field manager) changes nothing"
+ansible-playbook playbooks/site.yml "${args[@]}" -e flaskapp_reconcile=true -e mongodb_reconcile=true \
+    -e network_policy_reconcile=true >"$out/deploy-forced.log" 2>&1 ||
+    { tail -n 40 "$out/deploy-forced.log" >&2; fail "site.yml forcing every apply"; }
+grep -q 'TASK \[flaskapp : Ensure the NetworkPolicies' "$out/deploy-forced.log" || fail "the forced run did not apply the service"
+changes_nothing deploy-forced.log "the run forcing every apply"
+
+log "Fields edited by hand are put back by the next run"
+k() { kubectl -n flask-mongodb "$@"; }
+env_path='{.spec.template.spec.containers[0].env[?(@.name=="LOG_LEVEL")].value}'
+limit_path='{.spec.template.spec.containers[0].resources.limits.cpu}'
+part_of_path='{.metadata.labels.app\.kubernetes\.io/part-of}'
+rules_path='{range .spec.ingress[*]}rule {end}'
+hpa_path='{.spec.minReplicas}-{.spec.maxReplicas}'
+# Each field as the manifests set it, read back after the edits and the run.
+fields() {
+    echo "LOG_LEVEL=$(k get deployment flask-app -o jsonpath="$env_path")" \
+        "cpu-limit=$(k get deployment flask-app -o jsonpath="$limit_path")" \
+        "part-of=$(k get service flask-service -o jsonpath="$part_of_path")" \
+        "mongodb-rules=$(k get networkpolicy mongodb -o jsonpath="$rules_path" | wc -w)" \
+        "hpa=$(k get hpa flask-app -o jsonpath="$hpa_path")"
+}
+before=$(fields)
+echo "as deployed: $before"
+k set env deployment/flask-app LOG_LEVEL=debug >/dev/null
+k set resources deployment/flask-app --limits=cpu=1 >/dev/null
+k label service flask-service app.kubernetes.io/part-of=elsewhere --overwrite >/dev/null
+# A rule that admits every pod to the database.
+k patch networkpolicy mongodb --type=json -p '[{"op": "add", "path": "/spec/ingress/-", "value": {}}]' >/dev/null
+# The autoscaler's minimum lowered and the Deployment scaled below the real one.
+k patch hpa flask-app -p '{"spec": {"minReplicas": 1}}' >/dev/null
+k scale deployment flask-app --replicas=1 >/dev/null
+edited=$(fields)
+echo "edited by hand: $edited"
+[[ $edited != "$before" ]] || fail "the edits by hand changed nothing"
+ansible-playbook playbooks/site.yml "${args[@]}" >"$out/deploy-drift.log" 2>&1 ||
+    { tail -n 40 "$out/deploy-drift.log" >&2; fail "site.yml after the edits by hand"; }
+for found in \
+    'Applying the service again: Deployment/flask-mongodb/flask-app was changed outside this project (spec.template.spec.containers[0].env' \
+    'Applying the service again: Service/flask-mongodb/flask-service was changed outside this project (metadata.labels.app.kubernetes.io/part-of)' \
+    'Applying the service again: HorizontalPodAutoscaler/flask-mongodb/flask-app was changed outside this project (spec.minReplicas)' \
+    'Applying the database again: NetworkPolicy/flask-mongodb/mongodb was changed outside this project (spec.ingress)'; do
+    said deploy-drift.log "$found" || fail "site.yml did not say: $found..."
+done
+said deploy-drift.log 'resources.limits.cpu' || fail "site.yml did not name the edited CPU limit"
+after=$(fields)
+echo "after the next run: $after"
+[[ $after == "$before" ]] || fail "site.yml did not put the fields back: $after, deployed as $before"
+replicas=$(k get deployment flask-app -o jsonpath='{.spec.replicas}')
+minimum=${before##*hpa=}
+minimum=${minimum%-*}
+((replicas >= minimum)) || fail "the Deployment scaled by hand to 1 was left at $replicas replicas, below the autoscaler's minimum $minimum"
+ansible-playbook playbooks/site.yml "${args[@]}" >"$out/deploy-after-drift.log" 2>&1 ||
+    { tail -n 40 "$out/deploy-after-drift.log" >&2; fail "site.yml after putting the fields back"; }
+changes_nothing deploy-after-drift.log "the run after putting the fields back"
+echo "edited fields put back by the next run, which said which; the Deployment back at $replicas replicas"
 
 log "The pods run the registry's images"
 images=$(kubectl -n flask-mongodb get pods -o jsonpath='{range .items[*]}{.spec.containers[*].image}{"\n"}{end}' | sort -u)
