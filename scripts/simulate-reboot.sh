@@ -10,29 +10,40 @@
 #      restart would stop it): its pidfile stays while it runs;
 #   4. /tmp is emptied as `systemd-tmpfiles --boot --remove` does on Debian (`D /tmp`): every
 #      entry goes but those a live process still holds (an open file, a working directory, a
-#      mapped file or a bound socket at or below it) and those matching --keep-tmp GLOB (on a
-#      shared machine, other people's tools that keep state there between processes);
+#      mapped file or a bound socket at or below it), those matching --keep-tmp GLOB (on a
+#      shared machine, other people's tools that keep state there between processes) and those
+#      named in --keep-tmp-listed FILE, one name a line (what /tmp held before the cluster came
+#      up: molecule lists it, so that only what came after goes);
 #   5. the kernel settings the clusters set go back to their values at boot (the kernel's
 #      default, its command line, /etc/sysctl.d and the like), except packet forwarding while a
 #      process outside the clusters needs it (a running Docker engine).
 # It says what it did and what it left, and why. The clusters' state directories and volumes
 # (on disk, under /var/lib) stay, as after a restart; `make deploy` then starts the cluster
 # again.
-# Usage: scripts/simulate-reboot.sh [--keep-tmp[=] GLOB]...   (as root)
+# Usage: scripts/simulate-reboot.sh [--keep-tmp[=] GLOB]... [--keep-tmp-listed[=] FILE]   (as root)
 set -uo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=roles/local_cluster/files/cluster-host.sh
 . "$root/roles/local_cluster/files/cluster-host.sh"
-keep_tmp=()
+keep_tmp=() listed=""
 while (($#)); do
     case $1 in
         --keep-tmp) keep_tmp+=("${2:?--keep-tmp needs a glob}"); shift 2 ;;
         --keep-tmp=*) keep_tmp+=("${1#--keep-tmp=}"); shift ;;
-        *) echo "usage: scripts/simulate-reboot.sh [--keep-tmp GLOB]..." >&2; exit 2 ;;
+        --keep-tmp-listed) listed=${2:?--keep-tmp-listed needs a file}; shift 2 ;;
+        --keep-tmp-listed=*) listed=${1#--keep-tmp-listed=}; shift ;;
+        *) echo "usage: scripts/simulate-reboot.sh [--keep-tmp GLOB]... [--keep-tmp-listed FILE]" >&2; exit 2 ;;
     esac
 done
 ((EUID == 0)) || { echo "simulate-reboot.sh: run it as root" >&2; exit 2; }
+# The names of --keep-tmp-listed, read before anything is touched: a file that cannot be read
+# stops the script, rather than /tmp being emptied whole.
+declare -A listed_names=()
+if [[ -n $listed ]]; then
+    [[ -r $listed ]] || { echo "simulate-reboot.sh: cannot read the list of /tmp entries to keep, $listed" >&2; exit 2; }
+    while IFS= read -r name; do [[ -n $name ]] && listed_names[$name]=1; done <"$listed"
+fi
 
 say() { echo "simulate-reboot: $*"; }
 
@@ -140,7 +151,7 @@ done
 say "/run/containerd/s: removed $stale socket(s) that no live process serves"
 
 # 4. /tmp.
-removed=0 left=()
+removed=0 left=() before=0
 for entry in /tmp/* /tmp/.[!.]* /tmp/..?*; do
     [[ -e $entry || -L $entry ]] || continue
     name=${entry#/tmp/}
@@ -149,6 +160,10 @@ for entry in /tmp/* /tmp/.[!.]* /tmp/..?*; do
         # shellcheck disable=SC2053 # a glob on purpose
         if [[ $name == $glob ]]; then kept_by="--keep-tmp $glob"; break; fi
     done
+    if [[ -z $kept_by && -n ${listed_names[$name]:-} ]]; then
+        before=$((before + 1))
+        continue
+    fi
     if [[ -z $kept_by ]] && printf '%s\n' "${held[@]}" | at_or_below "$entry"; then
         kept_by="held by $(holder_of "$entry")"
     fi
@@ -158,7 +173,7 @@ for entry in /tmp/* /tmp/.[!.]* /tmp/..?*; do
     fi
     rm -rf "$entry" && removed=$((removed + 1))
 done
-say "/tmp: removed $removed entries; left ${#left[@]}${left:+: }$(printf '%s; ' "${left[@]}" | sed 's/; $//')"
+say "/tmp: removed $removed entries; left ${#left[@]}${left:+: }$(printf '%s; ' "${left[@]}" | sed 's/; $//')${listed:+; kept $before listed in $listed}"
 
 # 5. Kernel settings.
 forwarding_needed_by=""
