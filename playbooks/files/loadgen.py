@@ -62,6 +62,8 @@ TIMEOUT = 5.0
 # Seconds after the end of the schedule in which requests still due are sent; a turn that
 # comes later is missed.
 GRACE = 10.0
+# Seconds the write mode spends reading its records back, and again deleting them.
+READ_BACK_SECONDS = 120.0
 
 
 class BadBody(Exception):
@@ -374,22 +376,41 @@ class Writer:
 
 
 def _read_back(base: str, acked: dict[int, str], marker: str, deadline: float) -> dict[str, Any]:
+    """Reads every acknowledged record back by id, then lists the marker's records. A record
+    answered 404 is lost, one with other content changed; one that could not be read (any other
+    failure, after retries until ``deadline``) is unreadable, by kind. A listing that fails is
+    named in ``listing_error``, and the counts already made stand."""
     missing = changed = 0
+    unreadable: Counter[str] = Counter()
     for sequence, record_id in acked.items():
         try:
             _, record, _ = _patient("GET", f"{base}/data/{record_id}", deadline)
-        except urllib.error.HTTPError as exc:
-            missing += exc.code == 404
-            changed += exc.code != 404
+        except Exception as exc:  # counted: lost when 404, else unreadable by kind
+            if isinstance(exc, urllib.error.HTTPError) and exc.code == 404:
+                missing += 1
+            else:
+                unreadable[_classify(exc)] += 1
             continue
         data = record.get("data", {})
         if data.get("loadgen") != marker or data.get("seq") != sequence:
             changed += 1
-    stored = [item for item in _pages(base, deadline) if item["data"].get("loadgen") == marker]
-    sequences = Counter(item["data"].get("seq") for item in stored)
-    return {
+    counts: dict[str, Any] = {
         "lost": missing,
         "changed": changed,
+        "unreadable": sum(unreadable.values()),
+        "unreadable_kinds": dict(unreadable),
+        "listing_error": "",
+        "stored": 0,
+        "duplicates": 0,
+        "ids": [],
+    }
+    try:
+        stored = [item for item in _pages(base, deadline) if item["data"].get("loadgen") == marker]
+    except Exception as exc:  # reported: the records read by id are counted above
+        return {**counts, "listing_error": _classify(exc)}
+    sequences = Counter(item["data"].get("seq") for item in stored)
+    return {
+        **counts,
         "stored": len(stored),
         "duplicates": sum(count - 1 for count in sequences.values() if count > 1),
         "ids": [item["id"] for item in stored],
@@ -401,14 +422,18 @@ def run_write(args: argparse.Namespace) -> dict[str, object]:
     writer = Writer(base, args.marker, time.monotonic() + args.duration + GRACE)
     paced = Paced(writer.write, args.rate, args.duration, args.threads).run()
     summary = paced.summary()
-    counts = _read_back(base, writer.acked, args.marker, time.monotonic() + 120)
+    counts = _read_back(base, writer.acked, args.marker, time.monotonic() + READ_BACK_SECONDS)
     ids = counts.pop("ids")
-    deleted = _delete_all(base, ids, time.monotonic() + 120)
-    left = [
-        item
-        for item in _pages(base, time.monotonic() + 60)
-        if item["data"].get("loadgen") == args.marker
-    ]
+    deleted = _delete_all(base, ids, time.monotonic() + READ_BACK_SECONDS)
+    # None when the listing fails: what is left is then unknown.
+    remaining: int | None = None
+    try:
+        remaining = sum(
+            item["data"].get("loadgen") == args.marker
+            for item in _pages(base, time.monotonic() + READ_BACK_SECONDS / 2)
+        )
+    except Exception as exc:  # reported in listing_error
+        counts["listing_error"] = counts["listing_error"] or _classify(exc)
     return {
         "seconds": summary["seconds"],
         "marker": args.marker,
@@ -426,7 +451,7 @@ def run_write(args: argparse.Namespace) -> dict[str, object]:
         "answered_per_second": summary["answered_per_second"],
         **counts,
         "deleted": deleted,
-        "remaining": len(left),
+        "remaining": remaining,
     }
 
 

@@ -32,6 +32,9 @@ class Store:
 
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     forget_every: int = 0
+    # Once set, GET /data answers this status, and GET /data/<id> of a record held the other.
+    listing_status: int = 200
+    record_status: int = 200
     acknowledged: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -73,11 +76,16 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/drop":
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
+        elif path == "/data" and self.store.listing_status != 200:
+            self._answer(self.store.listing_status, {"code": "failed"})
         elif path == "/data":
             self._list(query)
         elif path.startswith("/data/"):
             record = self.store.records.get(path.removeprefix("/data/"))
-            self._answer(200, record) if record else self._answer(404, {"code": "not_found"})
+            if record is None:
+                self._answer(404, {"code": "not_found"})
+            else:
+                self._answer(self.store.record_status, record)
         else:
             self._answer(404, {"code": "not_found"})
 
@@ -238,6 +246,8 @@ def test_writes_are_acknowledged_read_back_and_deleted(server: Server, capsys) -
     assert summary["lost"] == summary["changed"] == summary["duplicates"] == 0
     assert summary["stored"] == summary["deleted"] == 30
     assert summary["remaining"] == 0
+    assert summary["unreadable"] == 0
+    assert summary["listing_error"] == ""
     assert server.store.records == {}
 
 
@@ -247,6 +257,35 @@ def test_an_acknowledged_write_the_server_forgot_is_counted_lost(server: Server,
     assert summary["acknowledged"] == 30
     assert summary["lost"] == 6
     assert summary["stored"] == summary["deleted"] == 24
+
+
+def test_a_database_that_lost_everything_is_reported_not_a_crash(
+    server: Server, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every acknowledged write forgotten, and the listing refused (as a service whose database
+    # restarted empty may answer): the summary still comes, with every write lost.
+    server.store.forget_every = 1
+    server.store.listing_status = 404
+    summary = write(server, capsys, rate=10, marker="run-4")
+    assert summary["acknowledged"] == 10
+    assert summary["lost"] == 10
+    assert summary["listing_error"] == "http_404"
+    assert summary["stored"] == summary["deleted"] == 0
+    assert summary["remaining"] is None
+
+
+def test_a_record_that_cannot_be_read_back_is_unreadable_by_kind(
+    server: Server, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loadgen, "READ_BACK_SECONDS", 1.0)
+    server.store.record_status = 503
+    summary = write(server, capsys, rate=5, marker="run-5")
+    assert summary["acknowledged"] == 5
+    assert summary["unreadable"] == 5
+    assert summary["unreadable_kinds"] == {"http_503": 5}
+    assert summary["lost"] == summary["changed"] == 0
+    assert summary["listing_error"] == ""
+    assert summary["deleted"] == 5
 
 
 def test_records_of_other_clients_are_left_alone(server: Server, capsys) -> None:
