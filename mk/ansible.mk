@@ -18,9 +18,9 @@ BENCH_DEPLOY_ROUNDS ?= 3
 # Scratch directory of test-ansible (throwaway vault password, rendered manifests).
 ANSIBLE_TEST_DIR := $(CURDIR)/build/ansible-tests
 # Python of the Ansible side: modules, plugins, scripts and their tests.
-ANSIBLE_PY := plugins playbooks roles scripts tests/ansible tests/cluster
+ANSIBLE_PY := collections playbooks roles scripts tests/ansible tests/cluster
 
-.PHONY: setup credentials deploy teardown test-ansible bench-deploy bench-key-rotation api-key
+.PHONY: setup credentials deploy teardown test-ansible sanity bench-deploy bench-key-rotation api-key
 
 setup: venv ## Set up: virtual environment and, on first run, a vault password and random credentials
 	ansible-playbook playbooks/setup.yml
@@ -55,6 +55,9 @@ bench-key-rotation: credentials ## Rotate an API key as docs/security.md says, u
 
 test: test-ansible
 
+sanity: venv ## ansible-test sanity on the project's collection of plugins (flask_k8s.stack)
+	scripts/ansible-test-sanity.sh
+
 test-ansible: venv ## Ansible checks without a cluster: yamllint, ansible-lint, syntax, rendered manifests, tests/ansible
 	@mkdir -p "$(ANSIBLE_TEST_DIR)"
 	@[[ -s "$(ANSIBLE_TEST_DIR)/vault-pass" ]] || \
@@ -63,6 +66,7 @@ test-ansible: venv ## Ansible checks without a cluster: yamllint, ansible-lint, 
 	ruff format --check $(ANSIBLE_PY)
 	yamllint --strict .
 	scripts/role_docs.py --check
+	scripts/ansible-test-sanity.sh
 	ANSIBLE_VAULT_PASSWORD_FILE="$(ANSIBLE_TEST_DIR)/vault-pass" ansible-lint --profile production
 	@for playbook in playbooks/*.yml; do \
 	  echo "ansible-playbook --syntax-check $$playbook"; \

@@ -20,6 +20,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+# The project's Ansible plugins: the collection flask_k8s.stack.
+PLUGINS = REPO / "collections" / "ansible_collections" / "flask_k8s" / "stack" / "plugins"
 
 # Arguments of every test run of playbooks/site.yml, which must stop in its pre-flight checks:
 # should a check let the run through, it finds no cluster to change.

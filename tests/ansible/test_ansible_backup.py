@@ -12,9 +12,9 @@ import sys
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
-from ansible_support import BIN, COMBINATIONS, REPO, find, load_documents, one, run
+from ansible_support import BIN, COMBINATIONS, PLUGINS, REPO, find, load_documents, one, run
 
-sys.path.insert(0, str(REPO / "roles" / "backup" / "filter_plugins"))
+sys.path.insert(0, str(PLUGINS / "filter"))
 from backup_cron import backup_cron_interval
 
 NAMES = [combo["name"] for combo in COMBINATIONS]

@@ -10,10 +10,20 @@ import sys
 
 import pytest
 import yaml
-from ansible_support import BIN, COMBINATIONS, REPO, Vault, load_documents, one, render, run
+from ansible_support import (
+    BIN,
+    COMBINATIONS,
+    PLUGINS,
+    REPO,
+    Vault,
+    load_documents,
+    one,
+    render,
+    run,
+)
 
 spec = importlib.util.spec_from_file_location(
-    "flaskapp_api_keys_filter", REPO / "roles" / "flaskapp" / "filter_plugins" / "api_keys.py"
+    "flaskapp_api_keys_filter", PLUGINS / "filter" / "api_keys.py"
 )
 assert spec is not None
 assert spec.loader is not None

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ansible_support import REPO
+from ansible_support import PLUGINS, REPO
 
 
 def load(path: Path, name: str):
@@ -24,8 +24,8 @@ def load(path: Path, name: str):
     return module
 
 
-FILTERS = load(REPO / "playbooks" / "filter_plugins" / "kubernetes.py", "flask_k8s_filters")
-OBJECTS = load(REPO / "playbooks" / "library" / "k8s_objects.py", "flask_k8s_k8s_objects")
+FILTERS = load(PLUGINS / "filter" / "kubernetes.py", "flask_k8s_filters")
+OBJECTS = load(PLUGINS / "modules" / "k8s_objects.py", "flask_k8s_k8s_objects")
 
 MANIFESTS = """
 ---

@@ -10,11 +10,11 @@ short_description: Read a set of objects; list those missing and those an apply 
 description:
   - Reads each object of O(objects) by its API version, kind, namespace and name, in one
     process and one connection. Returns the metadata and status of those the cluster has and
-    names those it does not. The roles' fast paths use it: one call reads the object that
+    names those it does not. The roles' fast paths use it, so that one call reads the object that
     carries a role's fingerprint and finds any object deleted by hand.
   - Reads only; never changes anything. Returns C(metadata) (without C(managedFields)),
-    C(spec) and C(status), never C(data) or C(stringData): a Secret's or ConfigMap's content
-    never reaches a registered result.
+    C(spec) and C(status), never C(data) or C(stringData), so that a Secret's or ConfigMap's
+    content never reaches a registered result.
   - Given O(manifests) and O(field_manager), it also asks the API server what a server-side
     apply of each manifest by that field manager (with O(field_manager) taking over conflicting
     fields, as the roles' applies do) would change, without changing anything (a dry run), and
@@ -42,19 +42,18 @@ options:
   field_manager:
     description: The field manager of the dry-run apply; required with O(manifests).
     type: str
-  kubeconfig:
-    description: Path of the kubeconfig file; the default loading rules apply when omitted.
-    type: path
-  context:
-    description: Kubeconfig context to use; the current context when omitted.
-    type: str
 requirements: [kubernetes (for kubeconfigs not read directly)]
+extends_documentation_fragment:
+  - flask_k8s.stack.kubeconfig
+author: flask-k8s maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
 - name: Read the service's objects and find those changed by hand
-  k8s_objects:
-    manifests: "{{ query('ansible.builtin.template', 'service.yaml.j2') | k8s_manifests }}"
+  flask_k8s.stack.k8s_objects:
+    manifests: >-
+      {{ query('ansible.builtin.template', 'web.yaml.j2')
+         | flask_k8s.stack.k8s_manifests }}
     field_manager: flask-k8s
     kubeconfig: /var/lib/flask-k8s/cluster/admin.kubeconfig
   register: service_objects
@@ -95,11 +94,17 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import yaml
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+try:
+    import yaml
+
+    HAS_YAML = True
+except ImportError:
+    HAS_YAML = False
+
 # Sends a request (method, path, body or None) and returns (HTTP status, reason, body).
-Reader = Callable[[str, str, bytes | None], tuple[int, str, bytes]]
+Reader = Callable[[str, str, "bytes | None"], tuple[int, str, bytes]]
 
 # Content type of a server-side apply (JSON is YAML).
 APPLY = "application/apply-patch+yaml"
@@ -181,7 +186,7 @@ def pem(entry: dict[str, Any], key: str, base: str) -> bytes | None:
     if entry.get(f"{key}-data"):
         return base64.b64decode(entry[f"{key}-data"])
     if entry.get(key):
-        with open(os.path.join(base, os.path.expanduser(entry[key])), "rb") as handle:
+        with open(os.path.join(base, entry[key]), "rb") as handle:
             return handle.read()
     return None
 
@@ -245,10 +250,10 @@ def client_reader(kubeconfig: str | None, context: str | None) -> Iterator[Reade
     api = config.new_client_from_config(config_file=kubeconfig, context=context)
 
     def read(method: str, path: str, body: bytes | None) -> tuple[int, str, bytes]:
-        resource, _, query = path.partition("?")
+        resource, _mark, query = path.partition("?")
         sent = {"Accept": "application/json"} if body is None else {
             "Accept": "application/json", "Content-Type": APPLY}  # fmt: skip
-        verb, url, headers, _, post_params = api.param_serialize(
+        verb, url, headers, _body, post_params = api.param_serialize(
             method=method, resource_path=resource, query_params=parse_qsl(query),
             header_params=sent, auth_settings=["BearerToken"],
         )  # fmt: skip
@@ -287,6 +292,8 @@ def main() -> None:
         required_by={"manifests": "field_manager"},
         supports_check_mode=True,
     )
+    if not HAS_YAML:
+        module.fail_json(msg=missing_required_lib("PyYAML"))
     params = module.params
     manifests: list[dict[str, Any]] = params["manifests"] or []
     objects = params["objects"] or [identity(manifest) for manifest in manifests]

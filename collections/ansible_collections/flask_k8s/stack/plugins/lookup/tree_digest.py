@@ -1,6 +1,7 @@
 """Lookup plugin: one SHA-256 over the names and contents of files and directory trees.
 
-    {{ lookup('tree_digest', 'app', 'Dockerfile', root=project_dir, exclude=['__pycache__']) }}
+    {{ lookup('flask_k8s.stack.tree_digest', 'app', 'Dockerfile',
+              root=project_dir, exclude=['__pycache__']) }}
 
 Directories are walked recursively; each file contributes its path relative to ``root`` and its
 content, in sorted order, so the digest changes when a file is added, removed, renamed or
@@ -9,14 +10,6 @@ Parts of a path named in ``exclude`` (directory names or file suffixes) are skip
 """
 
 from __future__ import annotations
-
-import hashlib
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
-from ansible.errors import AnsibleLookupError
-from ansible.plugins.lookup import LookupBase
 
 DOCUMENTATION = r"""
 name: tree_digest
@@ -37,7 +30,31 @@ options:
     type: list
     elements: str
     default: []
+author: flask-k8s maintainers (!UNKNOWN)
 """
+
+EXAMPLES = r"""
+- name: Hash the files that go into the image
+  ansible.builtin.set_fact:
+    image_digest: >-
+      {{ lookup('flask_k8s.stack.tree_digest', 'app', 'Dockerfile',
+                root=playbook_dir ~ '/..', exclude=['__pycache__']) }}
+"""
+
+RETURN = r"""
+_raw:
+  description: One SHA-256 hex digest.
+  type: list
+  elements: str
+"""
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
 
 
 def _files(root: Path, relative: str, exclude: tuple[str, ...]) -> Iterator[Path]:

@@ -9,7 +9,7 @@ module: verify_report
 short_description: Write the Markdown report and PNG chart of playbooks/verify.yml
 description:
   - Writes C(report.md) into O(dest) with one section a check, and, when O(samples) is not
-    empty, C(autoscaling.png): replicas and CPU utilisation over time during the load.
+    empty, C(autoscaling.png), the replicas and CPU utilisation over time during the load.
 options:
   dest:
     description: Directory to write into; created when missing.
@@ -39,12 +39,12 @@ options:
     default: []
 requirements:
   - matplotlib
-author: flask-k8s maintainers
+author: flask-k8s maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
 - name: Write the report
-  verify_report:
+  flask_k8s.stack.verify_report:
     dest: reports/verify-20261126T040000Z
     checks:
       - name: Smoke

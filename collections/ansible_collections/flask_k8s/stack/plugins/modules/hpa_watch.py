@@ -16,7 +16,7 @@ description:
     time; the autoscaler's own status lags by up to its sync period.
   - Stops when the condition O(until) holds and O(min_duration) has passed, or after
     O(timeout) seconds. It never fails because the condition was not met; it returns
-    O(reached) and the samples, so the caller can report before it asserts.
+    RV(reached) and the samples, so the caller can report before it asserts.
 options:
   name:
     description: Name of the HorizontalPodAutoscaler.
@@ -26,12 +26,6 @@ options:
     description: Namespace of the HorizontalPodAutoscaler.
     type: str
     required: true
-  kubeconfig:
-    description: Path of the kubeconfig file; the default loading rules apply when omitted.
-    type: path
-  context:
-    description: Kubeconfig context to use; the current context when omitted.
-    type: str
   until:
     description:
       - C(at_rest) waits for a known CPU figure with O(replicas) replicas, all of them ready.
@@ -61,12 +55,14 @@ options:
     description: Time (seconds since the epoch) the samples' C(t) counts from, so that several
       calls share one time axis; the module's start when omitted.
     type: float
-author: flask-k8s maintainers
+extends_documentation_fragment:
+  - flask_k8s.stack.kubeconfig
+author: flask-k8s maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
 - name: Sample the autoscaler until it has scaled to three replicas
-  hpa_watch:
+  flask_k8s.stack.hpa_watch:
     name: flask-app
     namespace: flask-mongodb
     until: scaled

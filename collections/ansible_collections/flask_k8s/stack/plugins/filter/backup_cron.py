@@ -51,14 +51,14 @@ def _field(text: str, what: str, low: int, high: int, names: list[str]) -> tuple
     """The values one field allows, and whether it allows them all (`*`)."""
     values: set[int] = set()
     for part in text.split(","):
-        spread, _, step_text = part.partition("/")
+        spread, _slash, step_text = part.partition("/")
         step = _value(step_text, 0, [], "step") if step_text else 1
         if step < 1:
             raise ValueError(f"the step of the {what} field must be at least 1")
         if spread in ("*", "?"):
             first, last = low, high
         elif "-" in spread:
-            start, _, end = spread.partition("-")
+            start, _dash, end = spread.partition("-")
             first, last = _value(start, low, names, what), _value(end, low, names, what)
         else:
             first = _value(spread, low, names, what)
@@ -80,7 +80,8 @@ def backup_cron_interval(schedule: str) -> int:
         raise AnsibleFilterError(
             f"the backup schedule {schedule!r} cannot be read: {exc}"
         ) from None
-    (minutes, _), (hours, _), (days, any_day), (months, _), (weekdays, any_weekday) = fields
+    minutes, hours = fields[0][0], fields[1][0]
+    (days, any_day), months, (weekdays, any_weekday) = fields[2], fields[3][0], fields[4]
     weekdays = {day % 7 for day in weekdays}
     in_day = sorted(hour * 60 + minute for hour in hours for minute in minutes)
     longest = max((b - a for a, b in itertools.pairwise(in_day)), default=0)
