@@ -120,7 +120,9 @@ def roles() -> list[str]:
     present = sorted(
         path.name
         for path in (REPO / "roles").iterdir()
-        if (path / "meta" / "argument_specs.yml").exists()
+        if (specs := path / "meta" / "argument_specs.yml").exists()
+        # The internal role (no main entry point) has no setting of its own.
+        and "main" in yaml.safe_load(specs.read_text())["argument_specs"]
     )
     return [r for r in ROLE_ORDER if r in present] + [r for r in present if r not in ROLE_ORDER]
 

@@ -27,9 +27,12 @@ from ansible_support import (
 )
 from override_cases import CASES, Case
 
+# The component roles' specs (the internal role, roles/common, has no main entry point and no
+# option a user sets).
 SPECS = {
-    path.parent.parent.name: yaml.safe_load(path.read_text())["argument_specs"]
+    path.parent.parent.name: specs
     for path in sorted((REPO / "roles").glob("*/meta/argument_specs.yml"))
+    if "main" in (specs := yaml.safe_load(path.read_text())["argument_specs"])
 }
 # Roles with a render entry point render their manifests; the others (their tasks need a host
 # or a cluster) are checked by their argument spec and tasks/validate.yml.

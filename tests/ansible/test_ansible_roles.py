@@ -9,7 +9,16 @@ import pytest
 import yaml
 from ansible_support import REPO
 
-ROLES = sorted(path.name for path in (REPO / "roles").iterdir() if path.is_dir())
+# The component roles: each has a main entry point, run by the playbooks. The internal role
+# (roles/common) has none: the component roles call its entry points with explicit inputs.
+ROLES = sorted(
+    path.parent.parent.name
+    for path in (REPO / "roles").glob("*/meta/argument_specs.yml")
+    if "main" in yaml.safe_load(path.read_text())["argument_specs"]
+)
+INTERNAL = sorted(
+    path.name for path in (REPO / "roles").iterdir() if path.is_dir() and path.name not in ROLES
+)
 GROUP_VARS = yaml.safe_load((REPO / "group_vars" / "all.yml").read_text())
 ROLE_DOCS = REPO / "scripts" / "role_docs.py"
 
@@ -53,6 +62,34 @@ def test_role_has_defaults_meta_argument_specs_and_readme(role):
     base = REPO / "roles" / role
     for part in ("defaults/main.yml", "meta/main.yml", "meta/argument_specs.yml", "README.md"):
         assert (base / part).is_file(), part
+
+
+def test_the_internal_role_is_only_machinery_with_explicit_inputs():
+    assert INTERNAL == ["common"]
+    base = REPO / "roles" / "common"
+    # Nothing a user sets: no defaults, no vars, no main entry point.
+    assert not (base / "defaults").exists()
+    assert not (base / "vars").exists()
+    specs = specs_of("common")
+    assert "main" not in specs
+    for entry, spec in specs.items():
+        assert (base / "tasks" / f"{entry}.yml").is_file(), entry
+        for name, option in spec["options"].items():
+            assert name.startswith("common_"), name
+            assert option.get("type"), name
+            assert option.get("description"), name
+    # Every call passes the entry point's required inputs by name.
+    calls = 0
+    for path in REPO.glob("roles/*/tasks/*.yml"):
+        for task in yaml.safe_load(path.read_text()) or []:
+            include = task.get("ansible.builtin.include_role", {})
+            if include.get("name") != "common":
+                continue
+            calls += 1
+            entry = include["tasks_from"].removesuffix(".yml")
+            required = {n for n, o in specs[entry]["options"].items() if o.get("required")}
+            assert required <= set(task.get("vars", {})), (path, required)
+    assert calls >= 3
 
 
 @pytest.mark.parametrize("role", ROLES)
