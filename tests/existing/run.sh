@@ -192,6 +192,14 @@ must_fail() {
 k patch service flask-service -p '{"spec": {"selector": {"app.kubernetes.io/name": "nobody"}}}' >/dev/null
 # (stderr: kubectl warns that a headless Service ignores session affinity.)
 k patch service mongodb-service -p '{"spec": {"selector": {"app.kubernetes.io/name": "nobody"}}}' >/dev/null 2>&1
+# The cluster DNS keeps an answer for up to 30 s (its TTL): the break is in place once a Flask pod
+# no longer resolves the name.
+flask_pod=$(k get pods -l app.kubernetes.io/name=flask-app --field-selector=status.phase=Running -o jsonpath='{.items[0].metadata.name}')
+for ((waited = 0; ; waited += 2)); do
+    k exec "$flask_pod" -- python3 -c "import socket; socket.getaddrinfo('mongodb-service', 27017)" >/dev/null 2>&1 || break
+    ((waited < 90)) || fail "mongodb-service still resolved inside $flask_pod 90 s after its Service selected no pod"
+    sleep 2
+done
 must_fail smoke,dns "Smoke, Service discovery" "Request GET /:" "Resolve mongodb-service from inside the Flask pod:"
 k patch service flask-service -p '{"spec": {"selector": {"app.kubernetes.io/name": "flask-app"}}}' >/dev/null
 k patch service mongodb-service -p '{"spec": {"selector": {"app.kubernetes.io/name": "mongodb"}}}' >/dev/null 2>&1
