@@ -72,4 +72,6 @@ test-ansible: venv ## Ansible checks without a cluster: yamllint, ansible-lint, 
 	  echo "ansible-playbook --syntax-check $$playbook"; \
 	  ANSIBLE_VAULT_PASSWORD_FILE="$(ANSIBLE_TEST_DIR)/vault-pass" ansible-playbook --syntax-check "$$playbook" >/dev/null; \
 	done
+	@echo "ansible-playbook --syntax-check cluster/cluster.yml (with cluster/ansible.cfg)"
+	@cd cluster && ANSIBLE_CONFIG=ansible.cfg ansible-playbook --syntax-check cluster.yml >/dev/null
 	pytest tests/ansible

@@ -14,8 +14,11 @@ import base64
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import yaml
+from ansible_collections.flask_k8s.stack.plugins.plugin_utils.settings import describe
 
 Check = Callable[[list], None]
 
@@ -313,8 +316,8 @@ FLASKAPP = {
     **container_quantities(
         "flaskapp",
         "Deployment",
-        "CPU quantities such as 200m or 1",
-        "memory quantities such as 250Mi",
+        "a CPU quantity such as 200m or 1",
+        "a memory quantity such as 250Mi",
     ),
     "flaskapp_hpa_enabled": Case(
         "false",
@@ -401,7 +404,7 @@ FLASKAPP = {
     "flaskapp_tls_cert_file": Case(
         "{repo}/README.md",
         "/nonexistent/server.crt",
-        "must each be empty or a file on this host",
+        "must be empty or an existing file on this host",
         holds("Secret", "flask-tls", "tls.crt", file_b64("README.md")),
         {"flaskapp_tls": "true", "flaskapp_tls_key_file": "{repo}/Makefile"},
         more_invalid=(("", "go together: give both"),),
@@ -409,14 +412,14 @@ FLASKAPP = {
     "flaskapp_tls_key_file": Case(
         "{repo}/Makefile",
         "/nonexistent/server.key",
-        "must each be empty or a file on this host",
+        "must be empty or an existing file on this host",
         holds("Secret", "flask-tls", "tls.key", file_b64("Makefile")),
         {"flaskapp_tls": "true", "flaskapp_tls_cert_file": "{repo}/README.md"},
     ),
     "flaskapp_tls_ca_file": Case(
         "{repo}/Dockerfile",
         "/nonexistent/ca.crt",
-        "must each be empty or a file on this host",
+        "must be empty or an existing file on this host",
         holds(
             "ConfigMap",
             "flask-tls-ca",
@@ -606,7 +609,7 @@ MONGODB = {
     "mongodb_resources": Case(
         MONGODB_RESOURCES,
         MONGODB_RESOURCES.replace("200m", "lots"),
-        "CPU quantities (100m, 1)",
+        "each with a CPU quantity (100m, 1) and a memory quantity",
         renders(STATEFULSET, f"{DATABASE}.resources", json.loads(MONGODB_RESOURCES)),
         more_invalid=(
             ('{"requests": {"cpu": "1", "memory": "1Gi"}}', "missing required arguments: limits"),
@@ -628,8 +631,8 @@ MONGODB = {
     "mongodb_network_policy_enabled": Case("false", "maybe", BOOL, lacks("NetworkPolicy")),
     "mongodb_dns_namespace_labels": Case(
         '{"name": "dns"}',
-        '{"name": ""}',
-        "maps of Kubernetes label names to values",
+        '{"name": "kube system"}',
+        "map of Kubernetes label names to values",
         dns_peer("namespaceSelector", {"name": "dns"}),
         NETWORK_POLICY_ON,
         more_invalid=(('["x"]', "unable to convert to dict"),),
@@ -637,7 +640,7 @@ MONGODB = {
     "mongodb_dns_pod_labels": Case(
         '{"app": "node-local-dns"}',
         "{}",
-        "maps of Kubernetes label names to values",
+        "map of Kubernetes label names to values",
         dns_peer("podSelector", {"app": "node-local-dns"}),
         NETWORK_POLICY_ON,
     ),
@@ -672,7 +675,7 @@ NETWORK_POLICY = {
     "network_policy_name": Case(
         "policy-engine",
         "Policy",
-        "DNS-1035 label",
+        "DNS label that starts with a letter",
         renders("DaemonSet", "metadata.name", "policy-engine"),
     ),
     "network_policy_kubeconfig": Case("/tmp/admin.kubeconfig", "", "kubeconfig"),
@@ -712,7 +715,7 @@ NETWORK_POLICY = {
     "network_policy_health_port": Case(
         "20300",
         "80",
-        "1024-65535",
+        "from 1024 to 65535",
         all_of(
             renders("DaemonSet", f"{ENGINE}.livenessProbe.httpGet.port", 20300),
             contains("DaemonSet", ENGINE_ARGS, "--health-port=20300"),
@@ -721,7 +724,7 @@ NETWORK_POLICY = {
     "network_policy_sync_period": Case(
         "600",
         "5",
-        "10-86400",
+        "from 10 to 86400",
         contains("DaemonSet", ENGINE_ARGS, "--iptables-sync-period=600s"),
     ),
     "network_policy_iptables_mode": Case(
@@ -730,9 +733,16 @@ NETWORK_POLICY = {
         "one of: auto, nft, legacy",
         env("DaemonSet", "IPTABLES_MODE", "legacy"),
     ),
-    "network_policy_log_level": Case("2", "9", "0-5", contains("DaemonSet", ENGINE_ARGS, "--v=2")),
-    **container_quantities("network_policy", "DaemonSet", "CPU quantities", "byte quantities"),
-    "network_policy_wait_timeout": Case("300", "5", "10-3600"),
+    "network_policy_log_level": Case(
+        "2", "9", "from 0 to 5", contains("DaemonSet", ENGINE_ARGS, "--v=2")
+    ),
+    **container_quantities(
+        "network_policy",
+        "DaemonSet",
+        "a CPU quantity such as 200m or 1",
+        "a memory quantity such as 250Mi",
+    ),
+    "network_policy_wait_timeout": Case("300", "5", "from 10 to 3600"),
     "network_policy_reconcile": Case("true", "maybe", BOOL),
     "network_policy_render_dir": Case("{render_dir}", "rendered", "absolute path"),
     "network_policy_render_image": Case(
@@ -752,8 +762,13 @@ CLUSTER = {
 
 DOCKER_ENGINE = {
     "docker_engine_state": Case("stopped", "paused", "one of: started, stopped"),
+    # Privileged, the script installs the runc wrapper that lies beside it.
     "docker_engine_script": Case(
-        "{repo}/scripts/docker-engine.sh", "/nonexistent/docker-engine.sh", "engine script"
+        "{repo}/scripts/docker-engine.sh",
+        "/nonexistent/docker-engine.sh",
+        "engine script",
+        context={"docker_engine_privileged": "true"},
+        more_invalid=(("{repo}/Makefile", "needs runc-wrapper.sh beside docker_engine_script"),),
     ),
     "docker_engine_wait_seconds": Case("120", "0", "from 1 to 600"),
     "docker_engine_privileged": Case("true", "maybe", BOOL),
@@ -780,7 +795,7 @@ IN_REPO = {"image_project_dir": "{repo}"}
 IMAGE = {
     "image_project_dir": Case("{repo}", "/nonexistent", "repository root"),
     "image_flaskapp_repository": Case(
-        "registry.example.com/team/flaskapp", "Flask/App", "image repository without a tag"
+        "registry.example.com/team/flaskapp", "Flask/App", "image repository (no tag)"
     ),
     "image_flaskapp_dockerfile": Case(
         "Dockerfile", "Dockerfile.missing", IMAGE_FILE, context=IN_REPO
@@ -799,7 +814,7 @@ IMAGE = {
     ),
     "image_ferretdb_enabled": Case("false", "maybe", BOOL),
     "image_ferretdb_repository": Case(
-        "registry.example.com/ferretdb", "FerretDB", "image repository without a tag"
+        "registry.example.com/ferretdb", "FerretDB", "image repository (no tag)"
     ),
     "image_ferretdb_version": Case("1.24.1", "latest", "version such as 1.24.2"),
     "image_ferretdb_build_script": Case(
@@ -974,7 +989,7 @@ BACKUP = {
     "backup_resources": Case(
         MONGODB_RESOURCES,
         MONGODB_RESOURCES.replace("200m", "lots"),
-        "CPU quantities (100m, 1)",
+        "each with a CPU quantity (100m, 1) and a memory quantity",
         renders("Job", f"{FLASK}.resources", json.loads(MONGODB_RESOURCES), DUMP),
     ),
     "backup_job_timeout": Case(
@@ -1067,7 +1082,7 @@ BACKUP = {
     "backup_render_dir": Case("{render_dir}", "rendered", "absolute path"),
 }
 
-CASES: dict[str, dict[str, Case]] = {
+WRITTEN: dict[str, dict[str, Case]] = {
     "cluster": CLUSTER,
     "minikube": MINIKUBE,
     "local_cluster": LOCAL_CLUSTER,
@@ -1078,4 +1093,35 @@ CASES: dict[str, dict[str, Case]] = {
     "flaskapp": FLASKAPP,
     "network_policy": NETWORK_POLICY,
     "backup": BACKUP,
+}
+
+
+def boundaries(option: dict) -> tuple[tuple[str, str], ...]:
+    """The values just outside an option's numeric range (its `checks` in the argument spec),
+    each with what the refusal says is accepted: both ends of every range are enforced."""
+    checks = option.get("checks") or {}
+    kind = option.get("type")
+    low, high = checks.get("min"), checks.get("max")
+    numbers = all(isinstance(bound, int | float) for bound in (low, high))
+    if kind not in ("int", "float") or not numbers or "means" in checks:
+        return ()
+    step = 1 if kind == "int" else 0.001
+    outside = [value for value in (low - step, high + step) if value != checks.get("off_value")]
+    return tuple((str(value), describe(kind, checks)) for value in outside)
+
+
+def with_boundaries(role: str, cases: dict[str, Case]) -> dict[str, Case]:
+    specs = yaml.safe_load((REPO_ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())
+    options = specs["argument_specs"]["main"]["options"]
+    found = {}
+    for option, case in cases.items():
+        written = {case.invalid, *(value for value, _ in case.more_invalid)}
+        more = tuple(b for b in boundaries(options.get(option, {})) if b[0] not in written)
+        found[option] = replace(case, more_invalid=case.more_invalid + more) if more else case
+    return found
+
+
+# The written cases, and for every option with a numeric range, its two boundaries.
+CASES: dict[str, dict[str, Case]] = {
+    role: with_boundaries(role, cases) for role, cases in WRITTEN.items()
 }

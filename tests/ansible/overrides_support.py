@@ -37,11 +37,12 @@ SPECS = {
 # Roles with a render entry point render their manifests; the others (their tasks need a host
 # or a cluster) are checked by their argument spec and tasks/validate.yml.
 ENTRY = {role: "render" if "render" in specs else "validate" for role, specs in SPECS.items()}
-# Roles that refuse each setting on a line of its own (tasks/validate.yml joins the sentences
-# of its checks with newlines, as the argument spec's validation does): the invalid values they
-# refuse in their range checks can share a host and still be told apart.
+# Roles that refuse each setting on a line of its own (tasks/validate.yml calls
+# flask_k8s.stack.check_settings, which writes a line per setting, as the argument spec's
+# validation does): the invalid values they refuse in their range checks can share a host and
+# still be told apart.
 LINE_PER_SETTING = {
-    role: "join('\\n')" in path.read_text()
+    role: "flask_k8s.stack.check_settings" in path.read_text()
     for role in SPECS
     if (path := REPO / "roles" / role / "tasks" / "validate.yml").exists()
 }

@@ -1,12 +1,18 @@
 """Each role documents and validates its whole interface, and every value is written once."""
 
+import copy
+import json
 import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import ansiblelint
+import jsonschema
 import pytest
 import yaml
+from ansible_collections.flask_k8s.stack.plugins.plugin_utils.settings import KEYS, errors
 from ansible_support import REPO
 
 # The component roles: each has a main entry point, run by the playbooks. The internal role
@@ -125,6 +131,77 @@ def test_the_readme_table_documents_every_option_in_order(role):
     assert readme_table(role) == list(options_of(role))
 
 
+def argument_spec_schema() -> dict:
+    """ansible-lint's schema of meta/argument_specs.yml, with the `checks` of an option (the
+    project's ranges and formats, which the schema does not know) added."""
+    path = Path(ansiblelint.__file__).parent / "schemas" / "role-arg-spec.json"
+    schema = copy.deepcopy(json.loads(path.read_text()))
+    schema["$defs"]["option"]["properties"]["checks"] = {
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {key: {} for key in KEYS},
+    }
+    return schema
+
+
+@pytest.mark.parametrize("role", ROLES + INTERNAL)
+def test_argument_specs_follow_ansible_lints_schema_with_checks(role):
+    document = yaml.safe_load((REPO / "roles" / role / "meta" / "argument_specs.yml").read_text())
+    jsonschema.validate(document, argument_spec_schema())
+
+
+def test_the_schema_refuses_what_ansible_lint_refuses_and_unknown_checks():
+    schema = argument_spec_schema()
+    option = {"type": "int", "description": "x", "checks": {"min": 1, "max": 2}}
+    jsonschema.validate({"argument_specs": {"main": {"options": {"a_b": option}}}}, schema)
+    for wrong in ({**option, "range": [1, 2]}, {**option, "checks": {"minimum": 1}}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"argument_specs": {"main": {"options": {"a_b": wrong}}}}, schema)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_options_checks_are_well_formed_and_bounds_name_its_options(role):
+    options = options_of(role)
+    for name, option in options.items():
+        checks = option.get("checks")
+        if checks is None:
+            continue
+        assert errors(name, option.get("type", "str"), checks) == []
+        for bound in (checks.get("min"), checks.get("max")):
+            if isinstance(bound, str):
+                assert bound in options, f"{name} is bounded by {bound}, not an option of {role}"
+
+
+def test_malformed_checks_are_named():
+    assert errors("a", "int", {"min": 1}) == ["a: a number's checks give its min and its max"]
+    assert errors("a", "str", {"min": 1, "format": "dns"}) == [
+        "a: min, max and off_value are for int and float options",
+        "a: no format is called dns",
+    ]
+    assert errors("a", "str", {"pattern": "("}) == [
+        "a: a pattern needs its means",
+        "a: the pattern is not a regular expression",
+    ]
+    assert errors("a", "str", {"empty": True, "size": 3}) == [
+        "a: unknown key size",
+        "a: the checks check nothing",
+    ]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_checks_its_settings_with_the_one_action(role):
+    """The roles' validate entry points call flask_k8s.stack.check_settings: one piece of code
+    turns every range into a message; no role keeps a list of checks of its own."""
+    path = REPO / "roles" / role / "tasks" / "validate.yml"
+    if not path.exists():
+        return
+    (task,) = yaml.safe_load(path.read_text())
+    assert "flask_k8s.stack.check_settings" in task
+    role_vars = REPO / "roles" / role / "vars" / "main.yml"
+    assert not role_vars.exists() or f"{role}_checks:" not in role_vars.read_text()
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_argument_specs_carry_no_default(role):
     assert keys_named(specs_of(role), "default") == []
@@ -161,7 +238,7 @@ def test_the_generated_docs_are_current():
 
 
 def test_the_docs_check_names_a_readme_whose_option_changed(tmp_path):
-    for part in ("roles", "docs", "group_vars", "playbooks", "scripts"):
+    for part in ("roles", "docs", "group_vars", "playbooks", "scripts", "collections"):
         shutil.copytree(REPO / part, tmp_path / part, symlinks=True)
     specs = tmp_path / "roles" / "flaskapp" / "meta" / "argument_specs.yml"
     specs.write_text(specs.read_text().replace("Replicas while the HPA is off", "Replicas"))
@@ -174,6 +251,23 @@ def test_the_docs_check_names_a_readme_whose_option_changed(tmp_path):
     assert result.returncode == 1
     assert "roles/flaskapp/README.md is stale" in result.stderr
     assert "docs/configuration.md is stale" in result.stderr
+
+
+def test_the_docs_show_each_options_checks(tmp_path):
+    """A range changed in the argument spec changes the generated docs: the range is written
+    once, and the tables follow it."""
+    for part in ("roles", "docs", "group_vars", "playbooks", "scripts", "collections"):
+        shutil.copytree(REPO / part, tmp_path / part, symlinks=True)
+    specs = tmp_path / "roles" / "flaskapp" / "meta" / "argument_specs.yml"
+    text = specs.read_text()
+    assert "checks: {min: 1, max: 100, note: percent of the CPU request}" in text
+    specs.write_text(text.replace("{min: 1, max: 100, note:", "{min: 5, max: 95, note:"))
+    subprocess.run([sys.executable, tmp_path / "scripts" / "role_docs.py"], check=True)
+    readme = (tmp_path / "roles" / "flaskapp" / "README.md").read_text()
+    assert (
+        "| `flaskapp_hpa_cpu_target` | an integer from 5 to 95 (percent of the CPU request) |"
+        in readme
+    )
 
 
 def provider_contract() -> tuple[list, dict]:

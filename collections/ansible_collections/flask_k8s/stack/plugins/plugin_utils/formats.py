@@ -1,16 +1,18 @@
-"""Jinja tests for Kubernetes names and quantities, image names and host addresses, used by
-the roles' input checks.
+"""The formats a setting can be checked against: Kubernetes names and quantities, image names,
+host addresses and paths, each with the phrase a message uses for what it accepts.
 
-{{ mongodb_namespace is k8s_dns_label }}
-{{ flaskapp_cpu_limit is k8s_cpu }}
-{{ existing_cluster_image_registry is image_registry }}
+The check_settings action checks the `format` of an option's `checks` in a role's argument spec
+against FORMATS; the Jinja tests of the same names (plugins/test/formats.py) serve the checks
+that compare settings with each other.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -84,6 +86,16 @@ def k8s_env_map(value: object) -> bool:
     )
 
 
+def k8s_resources(value: object) -> bool:
+    """A container's resources: requests and limits, each with a CPU and a memory quantity."""
+    return isinstance(value, Mapping) and all(
+        isinstance(value.get(part), Mapping)
+        and _matches(_CPU)(value[part].get("cpu"))
+        and _matches(_BYTES)(value[part].get("memory"))
+        for part in ("requests", "limits")
+    )
+
+
 def host_address(value: object) -> bool:
     """A host name, an IPv4 address or an IPv6 address (with or without brackets)."""
     if not isinstance(value, str) or value == "":
@@ -105,19 +117,58 @@ def minikube_profile(value: object) -> bool:
     )
 
 
-class TestModule:
-    def tests(self) -> dict[str, Callable[[object], bool]]:
-        return {
-            "k8s_dns_label": _matches(_DNS_LABEL),
-            "k8s_dns_1035_label": _matches(_DNS_1035_LABEL),
-            "k8s_dns_subdomain": _matches(_DNS_SUBDOMAIN),
-            "k8s_cpu": _matches(_CPU),
-            "k8s_bytes": _matches(_BYTES),
-            "k8s_label_map": k8s_label_map,
-            "k8s_env_map": k8s_env_map,
-            "image_reference": _matches(_IMAGE),
-            "image_repository": _matches(_IMAGE_REPOSITORY),
-            "image_registry": _matches(_IMAGE_REGISTRY),
-            "host_address": host_address,
-            "minikube_profile": minikube_profile,
-        }
+def _path_test(kind: str) -> Callable[[object], bool]:
+    def test(value: object) -> bool:
+        if not isinstance(value, str) or value == "":
+            return False
+        if kind == "absolute":
+            return os.path.isabs(value)
+        if kind == "home":
+            return os.path.isabs(os.path.expanduser(value))
+        return os.path.isfile(value) if kind == "file" else os.path.isdir(value)
+
+    return test
+
+
+@dataclass(frozen=True)
+class Format:
+    test: Callable[[object], bool]
+    # What a value of this format is, as a message says it: "must be <meaning>".
+    meaning: str
+
+
+FORMATS: dict[str, Format] = {
+    "k8s_dns_label": Format(_matches(_DNS_LABEL), "a DNS label"),
+    "k8s_dns_1035_label": Format(
+        _matches(_DNS_1035_LABEL), "a DNS label that starts with a letter"
+    ),
+    "k8s_dns_subdomain": Format(_matches(_DNS_SUBDOMAIN), "a DNS subdomain"),
+    "k8s_cpu": Format(_matches(_CPU), "a CPU quantity such as 200m or 1"),
+    "k8s_bytes": Format(_matches(_BYTES), "a memory quantity such as 250Mi"),
+    "k8s_label_map": Format(k8s_label_map, "a map of label names to label values"),
+    "k8s_env_map": Format(k8s_env_map, "a map of environment variable names to plain values"),
+    "k8s_resources": Format(
+        k8s_resources,
+        "requests and limits, each with a CPU quantity (100m, 1)"
+        " and a memory quantity (256Mi, 1Gi)",
+    ),
+    "mapping": Format(lambda value: isinstance(value, Mapping), "a map"),
+    "image_reference": Format(_matches(_IMAGE), "an image reference"),
+    "image_repository": Format(
+        _matches(_IMAGE_REPOSITORY), "an image repository (no tag), such as flask-k8s/flaskapp"
+    ),
+    "image_registry": Format(
+        _matches(_IMAGE_REGISTRY),
+        "a registry host[:port][/path] without a scheme, such as registry.example.com:5000",
+    ),
+    "host_address": Format(host_address, "a host name or IP address"),
+    "minikube_profile": Format(
+        minikube_profile,
+        "a minikube profile name (DNS labels joined by dots, 2 characters or more,"
+        " not a minikube command such as start)",
+    ),
+    "absolute_path": Format(_path_test("absolute"), "an absolute path"),
+    "home_path": Format(_path_test("home"), "an absolute path (~ is expanded)"),
+    "file": Format(_path_test("file"), "an existing file on this host"),
+    "directory": Format(_path_test("directory"), "an existing directory on this host"),
+}
