@@ -276,15 +276,15 @@ def provider_contract() -> tuple[list, dict]:
 
 
 def published_by_connect(role: str) -> dict:
-    """The fact <role>_connection that the provider's connect entry point sets."""
-    tasks = yaml.safe_load((REPO / "roles" / role / "tasks" / "connect.yml").read_text())
+    """The fact <role>_connection that the provider's connection entry point sets."""
+    tasks = yaml.safe_load((REPO / "roles" / role / "tasks" / "connection.yml").read_text())
     facts = [
         task["ansible.builtin.set_fact"][f"{role}_connection"]
         for task in tasks
         if f"{role}_connection" in task.get("ansible.builtin.set_fact", {})
     ]
     assert len(facts) == 1, (
-        f"roles/{role}/tasks/connect.yml sets {role}_connection {len(facts)} times"
+        f"roles/{role}/tasks/connection.yml sets {role}_connection {len(facts)} times"
     )
     return facts[0]
 
@@ -310,7 +310,7 @@ def test_cluster_provider_choices_are_auto_and_the_provider_roles():
     choices = options_of("cluster")["cluster_provider"]["choices"]
     assert sorted(choices) == sorted(["auto", *providers])
     for role in providers.values():
-        assert (REPO / "roles" / role / "tasks" / "connect.yml").is_file(), role
+        assert (REPO / "roles" / role / "tasks" / "connection.yml").is_file(), role
 
 
 @pytest.mark.parametrize("role", ["mongodb", "backup"])
