@@ -1111,17 +1111,30 @@ def boundaries(option: dict) -> tuple[tuple[str, str], ...]:
 
 
 def with_boundaries(role: str, cases: dict[str, Case]) -> dict[str, Case]:
+    """The role's written cases with the boundaries of their ranges added, and a case for each
+    option with a numeric range that has none written: its greatest value accepted, the value
+    past it refused. A new integer setting with a range needs no case written by hand."""
     specs = yaml.safe_load((REPO_ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())
     options = specs["argument_specs"]["main"]["options"]
     found = {}
-    for option, case in cases.items():
+    for option, spec in options.items():
+        edges = boundaries(spec)
+        case = cases.get(option)
+        if case is None and edges:
+            checks = spec["checks"]
+            case = Case(str(checks["max"]), edges[-1][0], edges[-1][1])
+        if case is None:
+            continue
         written = {case.invalid, *(value for value, _ in case.more_invalid)}
-        more = tuple(b for b in boundaries(options.get(option, {})) if b[0] not in written)
+        more = tuple(edge for edge in edges if edge[0] not in written)
         found[option] = replace(case, more_invalid=case.more_invalid + more) if more else case
-    return found
+    # A written case of an option the role no longer has stays, so that the test that pairs
+    # options with cases names it.
+    return found | {option: case for option, case in cases.items() if option not in options}
 
 
-# The written cases, and for every option with a numeric range, its two boundaries.
+# The written cases, and for every option with a numeric range, its two boundaries (and a
+# case, when none is written).
 CASES: dict[str, dict[str, Case]] = {
     role: with_boundaries(role, cases) for role, cases in WRITTEN.items()
 }
