@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 import yaml
 from ansible.errors import AnsibleUndefinedVariable
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible_collections.flask_k8s.stack.plugins.plugin_utils.settings import (
     accepts,
@@ -22,12 +23,6 @@ def _shown(value: object) -> str:
     if isinstance(value, Mapping | list):
         return json.dumps(value, sort_keys=True)
     return f"'{value}'"
-
-
-def _truth(value: object) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "yes", "1")
-    return bool(value)
 
 
 class ActionModule(ActionBase):
@@ -60,7 +55,9 @@ class ActionModule(ActionBase):
         problems = [
             problem for name, option in checked.items() if (problem := self._problem(name, option))
         ]
-        problems += [str(rule["msg"]).strip() for rule in rules if not _truth(rule["ok"])]
+        problems += [
+            str(rule["msg"]).strip() for rule in rules if not boolean(rule["ok"], strict=False)
+        ]
         if problems:
             return {**result, "failed": True, "msg": "\n".join(problems)}
         summary = f"{len(checked)} settings and {len(rules)} rules checked."

@@ -29,10 +29,6 @@ KEYS = {
 }
 
 
-class ChecksError(ValueError):
-    """An option's checks are malformed: a mistake in the role, not in the settings."""
-
-
 def errors(name: str, kind: str, checks: Mapping) -> list[str]:
     """What is wrong with the checks of option `name` of type `kind` ([] when nothing is)."""
     found = [f"{name}: unknown key {key}" for key in sorted(set(checks) - set(KEYS))]
