@@ -60,8 +60,9 @@ def errors(name: str, kind: str, checks: Mapping) -> list[str]:
 
 def as_type(kind: str, value: object) -> object:
     """A number, a map or a list given as a string, the way `-e name=value` gives it, read as
-    the option's type: JSON (or YAML) for a map or a list, or for a list, items separated by
-    commas. None when a number is not one."""
+    the option's type: JSON (or YAML) for a map or a list, or for a list not written as JSON
+    (nor as a map, which is refused as one), items separated by commas. None when a number is
+    not one."""
     if kind in ("int", "float"):
         if isinstance(value, bool):
             return None
@@ -71,7 +72,7 @@ def as_type(kind: str, value: object) -> object:
             return None
     if not isinstance(value, str) or kind not in ("dict", "list"):
         return value
-    if kind == "list" and not value.lstrip().startswith("["):
+    if kind == "list" and not value.lstrip().startswith(("[", "{")):
         return [item.strip() for item in value.split(",") if item.strip()]
     try:
         return yaml.safe_load(value)
