@@ -20,7 +20,7 @@ ANSIBLE_TEST_DIR := $(CURDIR)/build/ansible-tests
 # Python of the Ansible side: modules, plugins, scripts and their tests.
 ANSIBLE_PY := collections playbooks roles scripts tests/ansible tests/cluster
 
-.PHONY: setup credentials deploy teardown test-ansible sanity bench-deploy bench-key-rotation api-key
+.PHONY: setup credentials deploy teardown test-ansible sanity role-metrics bench-deploy bench-key-rotation api-key
 
 setup: venv ## Set up: virtual environment and, on first run, a vault password and random credentials
 	ansible-playbook playbooks/setup.yml
@@ -54,6 +54,9 @@ bench-key-rotation: credentials ## Rotate an API key as docs/security.md says, u
 	python bench/bench_key_rotation.py
 
 test: test-ansible
+
+role-metrics: venv ## Jinja filters per 100 lines of the roles' tasks and vars, and vars:defaults (scripts/role_metrics.py)
+	scripts/role_metrics.py
 
 sanity: venv ## ansible-test sanity on the project's collection of plugins (flask_k8s.stack)
 	scripts/ansible-test-sanity.sh
