@@ -54,6 +54,25 @@ def test_manifests_are_every_document_of_every_text():
     assert FILTERS.k8s_manifests("kind: Service\n") == [{"kind": "Service"}]
 
 
+def test_labels_are_the_selector_the_component_and_the_project():
+    selector = {"app.kubernetes.io/name": "mongodb", "app.kubernetes.io/instance": "db"}
+    assert FILTERS.k8s_labels(selector, "database") == {
+        **selector,
+        "app.kubernetes.io/component": "database",
+        "app.kubernetes.io/part-of": "flask-k8s",
+        "app.kubernetes.io/managed-by": "ansible",
+    }
+    assert FILTERS.k8s_labels({}) == FILTERS.PROJECT_LABELS
+    assert list(FILTERS.k8s_labels(selector, "web"))[:2] == list(selector)
+    assert selector == {"app.kubernetes.io/name": "mongodb", "app.kubernetes.io/instance": "db"}
+
+
+@pytest.mark.parametrize("selector", [None, "app=web", ["app"], 3])
+def test_labels_refuse_a_selector_that_is_not_a_map(selector):
+    with pytest.raises(Exception, match="k8s_labels takes a map of selector labels"):
+        FILTERS.k8s_labels(selector, "web")
+
+
 def test_identities_name_each_object_and_never_carry_its_content():
     identities = [OBJECTS.identity(m) for m in FILTERS.k8s_manifests(MANIFESTS)]
     assert identities == [
