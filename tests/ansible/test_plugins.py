@@ -26,6 +26,7 @@ def load(path: Path, name: str):
 
 FILTERS = load(PLUGINS / "filter" / "kubernetes.py", "flask_k8s_filters")
 OBJECTS = load(PLUGINS / "modules" / "k8s_objects.py", "flask_k8s_k8s_objects")
+TESTS = load(PLUGINS / "test" / "kubernetes.py", "flask_k8s_tests")
 
 MANIFESTS = """
 ---
@@ -71,6 +72,77 @@ def test_labels_are_the_selector_the_component_and_the_project():
 def test_labels_refuse_a_selector_that_is_not_a_map(selector):
     with pytest.raises(Exception, match="k8s_labels takes a map of selector labels"):
         FILTERS.k8s_labels(selector, "web")
+
+
+@pytest.mark.parametrize(
+    ("hosts", "expected"),
+    [
+        (
+            ["localhost", "127.0.0.1", "192.168.49.2"],
+            ["DNS:localhost", "IP:127.0.0.1", "IP:192.168.49.2"],
+        ),
+        (["localhost", "127.0.0.1", ""], ["DNS:localhost", "IP:127.0.0.1"]),
+        (["localhost", "127.0.0.1", "127.0.0.1"], ["DNS:localhost", "IP:127.0.0.1"]),
+        (["node.example.com"], ["DNS:node.example.com"]),
+        (["fd00::1", "::1"], ["IP:fd00::1", "IP:::1"]),
+        (["1.2.3"], ["DNS:1.2.3"]),
+        ([], []),
+    ],
+)
+def test_subject_alt_names_say_ip_for_addresses_and_dns_for_names(hosts, expected):
+    assert FILTERS.k8s_subject_alt_names(hosts) == expected
+
+
+def test_subject_alt_names_add_the_service_names_once():
+    names = FILTERS.k8s_subject_alt_names(["localhost", "flask-service"], "flask-service", "flask")
+    assert names == [
+        "DNS:localhost",
+        "DNS:flask-service",
+        "DNS:flask-service.flask",
+        "DNS:flask-service.flask.svc",
+        "DNS:flask-service.flask.svc.cluster.local",
+    ]
+
+
+@pytest.mark.parametrize("hosts", ["localhost", None, 3])
+def test_subject_alt_names_refuse_hosts_that_are_not_a_list(hosts):
+    with pytest.raises(Exception, match="takes a list of hosts"):
+        FILTERS.k8s_subject_alt_names(hosts)
+
+
+SETTLED = {
+    "metadata": {"generation": 3},
+    "status": {"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2},
+}
+
+
+def _with_status(**status):
+    return {**SETTLED, "status": {**SETTLED["status"], **status}}
+
+
+@pytest.mark.parametrize(
+    ("deployment", "replicas", "settled"),
+    [
+        (SETTLED, 2, True),
+        (SETTLED, "2", True),
+        (_with_status(replicas=3, updatedReplicas=3, readyReplicas=3), 2, True),
+        (SETTLED, 3, False),
+        (_with_status(observedGeneration=2), 2, False),
+        (_with_status(updatedReplicas=1), 2, False),
+        (_with_status(readyReplicas=1), 2, False),
+        (_with_status(replicas=3), 2, False),
+        ({"metadata": {"generation": 1}, "status": {}}, 1, False),
+        ({"metadata": {"generation": 1}}, 0, False),
+        ({"metadata": {"generation": 1}, "status": {"observedGeneration": 1}}, 0, True),
+        ({}, 0, False),
+        (None, 0, False),
+        ("Deployment", 0, False),
+    ],
+)
+def test_a_deployment_is_settled_when_every_replica_is_updated_and_ready(
+    deployment, replicas, settled
+):
+    assert TESTS.k8s_deployment_settled(deployment, replicas) is settled
 
 
 def test_identities_name_each_object_and_never_carry_its_content():

@@ -2,10 +2,12 @@
 
 {{ query('ansible.builtin.template', 'service.yaml.j2') | flask_k8s.stack.k8s_manifests }}
 {{ mongodb_selector_labels | flask_k8s.stack.k8s_labels('database') }}
+{{ ['localhost', '127.0.0.1'] | flask_k8s.stack.k8s_subject_alt_names('flask-service', 'flask') }}
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -36,6 +38,38 @@ def k8s_labels(selector: Mapping[str, str], component: str = "") -> dict[str, st
     return {**selector, **component_label, **PROJECT_LABELS}
 
 
+def k8s_subject_alt_names(
+    hosts: Iterable[str], service: str = "", namespace: str = ""
+) -> list[str]:
+    """The subjectAltName entries of a server certificate: each host (an IP address as IP:,
+    anything else as DNS:; empty ones skipped), then, given a Service and its namespace, the
+    names the cluster's DNS gives the Service. Each entry once, in that order."""
+    if isinstance(hosts, str) or not isinstance(hosts, Iterable):
+        raise AnsibleFilterError(f"k8s_subject_alt_names takes a list of hosts, got {hosts!r}")
+    names = [str(host) for host in hosts if host]
+    if service:
+        names += [
+            service,
+            f"{service}.{namespace}",
+            f"{service}.{namespace}.svc",
+            f"{service}.{namespace}.svc.cluster.local",
+        ]
+    entries = [f"{'IP' if _is_ip(name) else 'DNS'}:{name}" for name in names]
+    return list(dict.fromkeys(entries))
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
 class FilterModule:
     def filters(self) -> dict[str, Callable[..., object]]:
-        return {"k8s_manifests": k8s_manifests, "k8s_labels": k8s_labels}
+        return {
+            "k8s_manifests": k8s_manifests,
+            "k8s_labels": k8s_labels,
+            "k8s_subject_alt_names": k8s_subject_alt_names,
+        }
