@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -46,6 +48,13 @@ COMBINATIONS = [
     }
     for engine, provider, hpa in itertools.product(ENGINES, PROVIDERS, HPA)
 ]
+
+
+def jinja(expression: str, **variables: object) -> object:
+    """The value of a template as Ansible renders it in a task, with its own filters and tests
+    (not the collection's): for comparing a plugin with the expression it stands for."""
+    templar = Templar(loader=DataLoader(), variables=variables)
+    return templar.template(trust_as_template(expression))
 
 
 @dataclass

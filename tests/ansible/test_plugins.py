@@ -26,7 +26,7 @@ def load(path: Path, name: str):
 
 FILTERS = load(PLUGINS / "filter" / "kubernetes.py", "flask_k8s_filters")
 OBJECTS = load(PLUGINS / "modules" / "k8s_objects.py", "flask_k8s_k8s_objects")
-TESTS = load(PLUGINS / "test" / "kubernetes.py", "flask_k8s_tests")
+TESTS = load(PLUGINS / "test" / "kubernetes.py", "flask_k8s_kubernetes_tests")
 
 MANIFESTS = """
 ---

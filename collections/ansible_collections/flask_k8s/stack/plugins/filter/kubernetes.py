@@ -1,12 +1,21 @@
-"""Jinja filters over Kubernetes manifests, and the labels every object of the project carries.
+"""Jinja filters over Kubernetes manifests, the objects the API server returns and kubeconfigs,
+and the labels every object of the project carries.
 
-{{ query('ansible.builtin.template', 'service.yaml.j2') | flask_k8s.stack.k8s_manifests }}
-{{ mongodb_selector_labels | flask_k8s.stack.k8s_labels('database') }}
-{{ ['localhost', '127.0.0.1'] | flask_k8s.stack.k8s_subject_alt_names('flask-service', 'flask') }}
+{{ query('ansible.builtin.template', 'service.yaml.j2') | k8s_manifests }}
+{{ nodes.resources | k8s_node_address }}                 the address a NodePort answers on
+{{ {'app': 'web'} | k8s_label_selector }}                'app=web'
+{{ applied | k8s_applied_object('Deployment') }}         an object kubernetes.core.k8s applied
+{{ slurped | kubeconfig_contexts(wanted) }}              {'selected': ..., 'names': [...]}
+{{ rendered | k8s_fingerprint(extra) }}                   the SHA-256 of rendered manifests
+{{ selector_labels | k8s_labels('database') }}           with the component and the project's
+{{ ['localhost'] | k8s_subject_alt_names(svc, ns) }}     a server certificate's names
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -19,14 +28,108 @@ PROJECT_LABELS = {
     "app.kubernetes.io/part-of": "flask-k8s",
     "app.kubernetes.io/managed-by": "ansible",
 }
+# The addresses of a node that a NodePort answers on, in the order they are preferred.
+NODE_ADDRESS_TYPES = ("ExternalIP", "InternalIP")
 
 
-def k8s_manifests(texts: Iterable[str] | str) -> list[dict[str, Any]]:
+def k8s_manifests(
+    texts: Iterable[str] | str, exclude_kinds: Iterable[str] | None = None
+) -> list[dict[str, Any]]:
     """Every object of YAML manifests, as a list; takes one text or a list of texts, each with
-    one or more documents, and skips empty documents."""
+    one or more documents, and skips empty documents and the objects of `exclude_kinds` (None
+    for none)."""
     if isinstance(texts, str):
         texts = [texts]
-    return [document for text in texts for document in yaml.safe_load_all(text) if document]
+    excluded = set(exclude_kinds or ())
+    return [
+        document
+        for text in texts
+        for document in yaml.safe_load_all(text)
+        if document and not (isinstance(document, Mapping) and document.get("kind") in excluded)
+    ]
+
+
+def k8s_fingerprint(texts: Iterable[str], extra: Iterable[str] | None = None) -> str:
+    """The SHA-256 (hex) of rendered manifests and of `extra` strings (None for none), joined
+    by document separators: it changes when any of them does."""
+    if isinstance(texts, str):
+        raise AnsibleFilterError("k8s_fingerprint takes a list of rendered manifests")
+    parts = [str(text) for text in texts] + [str(text) for text in extra or ()]
+    return hashlib.sha256("\n---\n".join(parts).encode("utf-8")).hexdigest()
+
+
+def k8s_node_address(nodes: object) -> str:
+    """The first ExternalIP of the first node, else its first InternalIP, else ''. `nodes` is
+    the `resources` of kubernetes.core.k8s_info for kind Node (an empty list when there is
+    none)."""
+    if not isinstance(nodes, list) or not nodes or not isinstance(nodes[0], Mapping):
+        return ""
+    status = nodes[0].get("status")
+    addresses = status.get("addresses") if isinstance(status, Mapping) else None
+    if not isinstance(addresses, list):
+        return ""
+    for kind in NODE_ADDRESS_TYPES:
+        for address in addresses:
+            if (
+                isinstance(address, Mapping)
+                and address.get("type") == kind
+                and isinstance(address.get("address"), str)
+                and address["address"]
+            ):
+                return address["address"]
+    return ""
+
+
+def k8s_label_selector(labels: Mapping[str, object]) -> str:
+    """A label selector for equality on every label: 'key=value,key=value', in the labels'
+    order."""
+    if not isinstance(labels, Mapping):
+        raise AnsibleFilterError(f"k8s_label_selector takes a mapping of labels, got {labels!r}")
+    return ",".join(f"{key}={value}" for key, value in labels.items())
+
+
+def k8s_applied_object(applied: object, kind: str) -> dict[str, Any]:
+    """The first object of `kind` that a registered kubernetes.core.k8s task applied, {} when
+    it applied none. The module returns one object as `result`, several as `result.results`,
+    each with its object as `result`."""
+    result = applied.get("result") if isinstance(applied, Mapping) else None
+    if not isinstance(result, Mapping):
+        return {}
+    results = result.get("results")
+    if isinstance(results, list):
+        objects = [item.get("result") for item in results if isinstance(item, Mapping)]
+    else:
+        objects = [result]
+    for item in objects:
+        if isinstance(item, Mapping) and item.get("kind") == kind:
+            return dict(item)
+    return {}
+
+
+def kubeconfig_contexts(slurped: object, wanted: str | None = "") -> dict[str, Any]:
+    """The context to use and the names of all contexts in a kubeconfig read by
+    ansible.builtin.slurp: {'selected': `wanted` or the kubeconfig's current-context or '',
+    'names': [...]}. An empty kubeconfig has no contexts. The kubeconfig's text never appears
+    in an error (it holds credentials)."""
+    if not isinstance(slurped, Mapping) or not isinstance(slurped.get("content"), str):
+        raise AnsibleFilterError("kubeconfig_contexts takes the result of ansible.builtin.slurp")
+    try:
+        text = base64.b64decode(slurped["content"], validate=True)
+        config = yaml.safe_load(text)
+    except (binascii.Error, ValueError, yaml.YAMLError):
+        # The parser's message quotes the text: it is left out.
+        raise AnsibleFilterError("The kubeconfig is not valid YAML.") from None
+    if not isinstance(config, Mapping):
+        config = {}
+    current = config.get("current-context")
+    contexts = config.get("contexts")
+    names = [
+        context["name"]
+        for context in (contexts if isinstance(contexts, list) else [])
+        if isinstance(context, Mapping) and isinstance(context.get("name"), str)
+    ]
+    selected = wanted or (current if isinstance(current, str) else "")
+    return {"selected": selected, "names": names}
 
 
 def k8s_labels(selector: Mapping[str, str], component: str = "") -> dict[str, str]:
@@ -72,4 +175,9 @@ class FilterModule:
             "k8s_manifests": k8s_manifests,
             "k8s_labels": k8s_labels,
             "k8s_subject_alt_names": k8s_subject_alt_names,
+            "k8s_fingerprint": k8s_fingerprint,
+            "k8s_node_address": k8s_node_address,
+            "k8s_label_selector": k8s_label_selector,
+            "k8s_applied_object": k8s_applied_object,
+            "kubeconfig_contexts": kubeconfig_contexts,
         }
