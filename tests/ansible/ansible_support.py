@@ -57,6 +57,11 @@ def jinja(expression: str, **variables: object) -> object:
     return templar.template(trust_as_template(expression))
 
 
+def jinja_expression(expression: str, **variables: object) -> object:
+    """The value of `{{ expression }}`, as jinja() renders it."""
+    return jinja("{{ " + expression + " }}", **variables)
+
+
 @dataclass
 class Vault:
     password_file: Path

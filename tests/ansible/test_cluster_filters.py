@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.flask_k8s.stack.plugins.filter import cluster, commands
-from jinja_twin import jinja
+from ansible_support import jinja_expression as jinja
 
 STATUS = [
     "minikube /c/bin/minikube-v1.37.0-ab/minikube cached",

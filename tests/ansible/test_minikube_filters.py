@@ -8,7 +8,7 @@ import json
 import pytest
 from ansible.errors import AnsibleError, AnsibleFilterError
 from ansible_collections.flask_k8s.stack.plugins.filter import minikube
-from jinja_twin import jinja
+from ansible_support import jinja_expression as jinja
 
 RUNNING = {"Name": "p", "Host": "Running", "Kubelet": "Running", "APIServer": "Running"}
 
