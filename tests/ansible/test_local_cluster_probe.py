@@ -1,6 +1,7 @@
 """The local_cluster role's probe (module local_cluster_probe) and its verdict (filter
 local_cluster_verdict): the binaries of build.sh --status, the fingerprint of the role's files,
-the health checks, and what a run decides and says from them.
+the health checks, and what a run decides and says from them; and the certificates a converge
+renews (module local_cluster_certificates).
 
 The probe runs for real against stand-ins written here: a build script, a service script and a
 kubectl that answer as the real ones do, and certificates made with openssl.
@@ -15,6 +16,8 @@ from typing import Any
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.flask_k8s.stack.plugins.filter import local_cluster as verdicts
+from ansible_collections.flask_k8s.stack.plugins.module_utils import local_cluster as shared
+from ansible_collections.flask_k8s.stack.plugins.modules import local_cluster_certificates as certs
 from ansible_collections.flask_k8s.stack.plugins.modules import local_cluster_probe as probes
 
 CACHE = "/cache/bin"
@@ -126,13 +129,13 @@ def test_values_are_read_without_trailing_newlines(tmp_path: Path):
 
 
 def test_commands_give_their_status_and_output_and_127_when_they_cannot_start(tmp_path: Path):
-    assert probes.run(["sh", "-c", 'echo "$PROBE_VALUE"; exit 3'], {"PROBE_VALUE": "x"}) == (
+    assert shared.run(["sh", "-c", 'echo "$PROBE_VALUE"; exit 3'], {"PROBE_VALUE": "x"}) == (
         3,
         "x\n",
     )
-    assert probes.run([str(tmp_path / "missing")], {}) == (127, "")
+    assert shared.run([str(tmp_path / "missing")], {}) == (127, "")
     (tmp_path / "plain").write_text("not executable")
-    assert probes.run([str(tmp_path / "plain")], {}) == (127, "")
+    assert shared.run([str(tmp_path / "plain")], {}) == (127, "")
 
 
 @pytest.mark.parametrize(
@@ -170,12 +173,40 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_certificates_that_end_within_the_days_or_cannot_be_read_are_expiring(pki: Path):
-    assert probes.expiring_certificates(str(pki), 30 * 86400, probes.run) == [
-        "apiserver",
-        "broken",
+    assert shared.expiring_certificates(str(pki), 30 * 86400, shared.run) == [
+        str(pki / "apiserver.crt"),
+        str(pki / "broken.crt"),
     ]
-    assert probes.expiring_certificates(str(pki), 5 * 86400, probes.run) == ["broken"]
-    assert probes.expiring_certificates(str(pki / "missing"), 86400, probes.run) == []
+    assert shared.expiring_certificates(str(pki), 5 * 86400, shared.run) == [
+        str(pki / "broken.crt")
+    ]
+    assert shared.expiring_certificates(str(pki / "missing"), 86400, shared.run) == []
+
+
+def openssl_end_date(crt: Path) -> str:
+    done = subprocess.run(
+        ["openssl", "x509", "-noout", "-enddate", "-in", str(crt)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip().removeprefix("notAfter=")
+
+
+def test_the_renewed_certificates_are_named_with_the_date_they_end(pki: Path):
+    end = openssl_end_date(pki / "apiserver.crt")
+    assert certs.renewals(str(pki), 30, shared.run) == {
+        "renew": ["apiserver", "broken"],
+        "count": 2,
+        "summary": f"apiserver (until {end}), broken (until )",
+    }
+    assert certs.renewals(str(pki), 5, shared.run)["renew"] == ["broken"]
+    assert certs.renewals(str(pki / "missing"), 30, shared.run) == {
+        "renew": [],
+        "count": 0,
+        "summary": "",
+    }
+    assert shared.end_date(str(pki / "missing.crt"), shared.run) == ""
 
 
 def executable(path: Path, text: str) -> str:
@@ -251,7 +282,7 @@ def test_a_healthy_host_has_every_binary_and_no_problem(host: dict[str, Any], pk
     cluster = Path(host["cluster_dir"])
     (cluster / "converged").write_text("f" * 64)
     (cluster / "boot-id").write_text(probes.read_value(probes.BOOT_ID))
-    result = probes.probe(host, probes.run)
+    result = probes.probe(host, shared.run)
     assert result["missing"] == ["pause"]
     assert result["versions"] == {"kubectl": "v1.33.1", "etcd": "v3.5.21", "pause": "3.10"}
     assert result["image_refs"] == {"pause": "docker.io/flask-k8s/pause:3.10-abcdef012345"}
@@ -268,7 +299,7 @@ def test_a_healthy_host_has_every_binary_and_no_problem(host: dict[str, Any], pk
 
 
 def test_a_host_never_converged_has_no_stamp_and_no_boot_id(host: dict[str, Any]):
-    result = probes.probe(host, probes.run)
+    result = probes.probe(host, shared.run)
     assert (result["stamp"], result["boot_id"]) == ("", "")
     assert result["expiring"] == ["broken"]
     assert result["healthy"] is False
@@ -278,7 +309,7 @@ def test_components_down_or_unready_are_named_in_order(host: dict[str, Any], tmp
     (tmp_path / "down").write_text("kubelet\netcd\n")
     (tmp_path / "unready").write_text("node-1\nmetrics-server\n")
     host["ready_checks"] = {"containerd": "exit 1", "etcd": "true", "kubelet": "sleep 10"}
-    result = probes.probe(host, probes.run)
+    result = probes.probe(host, shared.run)
     assert result["down"] == ["etcd", "kubelet"]
     assert result["unready"] == ["containerd", "kubelet", "node", "metrics-server"]
     assert (result["healthy"], result["stopped"]) == (False, False)
@@ -288,7 +319,7 @@ def test_a_host_that_restarted_has_every_component_down(host: dict[str, Any], tm
     Path(host["containerd_run_dir"]).rmdir()
     host["service_script"] = str(tmp_path / "missing-script")
     host["ready_checks"] = {"etcd": "false"}
-    result = probes.probe(host, probes.run)
+    result = probes.probe(host, shared.run)
     assert result["down"] == SERVICES
     assert result["lost"] == host["containerd_run_dir"]
     assert (result["healthy"], result["stopped"]) == (False, True)
@@ -302,7 +333,7 @@ def test_without_kubectl_the_node_and_deployments_are_unready(host: dict[str, An
         "echo 'etcd /nonexistent/etcd-v3.5.21-0123456789ab/etcd missing'\n"
         "echo 'pause /nonexistent/pause-3.10-0123456789ab/pause missing'\n",
     )
-    result = probes.probe(host, probes.run)
+    result = probes.probe(host, shared.run)
     assert result["missing"] == BINARIES
     assert result["unready"] == ["node", "coredns", "metrics-server"]
 
@@ -311,16 +342,16 @@ def test_a_build_script_that_fails_or_leaves_out_a_binary_fails(host: dict[str, 
     script = Path(host["build_script"])
     executable(script, "#!/bin/sh\necho 'kubectl /c/kubectl-v1/kubectl cached'\nexit 1\n")
     with pytest.raises(ValueError, match=r"--status all failed \(exit status 1\)"):
-        probes.probe(host, probes.run)
+        probes.probe(host, shared.run)
     executable(script, "#!/bin/sh\necho 'kubectl /c/kubectl-v1/kubectl cached'\n")
     with pytest.raises(ValueError, match=r"did not report: \['etcd', 'pause'\]$"):
-        probes.probe(host, probes.run)
+        probes.probe(host, shared.run)
     host["binaries"] = ["kubectl"]
     with pytest.raises(ValueError, match=r"did not report: \['pause'\]$"):
-        probes.probe(host, probes.run)
+        probes.probe(host, shared.run)
     host["build_script"] = str(script.parent / "missing.sh")
     with pytest.raises(ValueError, match=r"failed \(exit status 127\)"):
-        probes.probe(host, probes.run)
+        probes.probe(host, shared.run)
 
 
 FINGERPRINT = "a" * 64

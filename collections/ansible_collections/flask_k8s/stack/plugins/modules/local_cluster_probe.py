@@ -188,38 +188,24 @@ healthy:
   returned: success
 """
 
-import glob
 import hashlib
 import os
 import re
 import stat
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.flask_k8s.stack.plugins.module_utils.local_cluster import (
+    Runner,
+    certificate_name,
+    expiring_certificates,
+    run,
+)
 
 STATUS_LINE = re.compile(r"^(\S+) (\S+) (cached|missing)$")
 RECIPE = re.compile(r"-[0-9a-f]{12}$")
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
-
-# Runs a command: (argv, extra environment) -> (exit status, standard output).
-Runner = Callable[[list[str], dict[str, str]], tuple[int, str]]
-
-
-def run(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
-    """Exit status and output of a command; 127 when it cannot be started, as in a shell."""
-    try:
-        done = subprocess.run(  # noqa: S603 (the role's scripts, checks and binaries)
-            argv,
-            env={**os.environ, **env},
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            check=False,
-        )
-    except OSError:
-        return 127, ""
-    return done.returncode, done.stdout.decode(errors="replace")
 
 
 def parse_status(text: str) -> list[dict[str, str]]:
@@ -301,19 +287,6 @@ def read_value(path: str) -> str:
         return ""
 
 
-def expiring_certificates(pki_dir: str, seconds: int, runner: Runner) -> list[str]:
-    """Names (without .crt) of the certificates of pki_dir that end within seconds, or that
-    openssl cannot read."""
-    names = []
-    for crt in sorted(glob.glob(os.path.join(glob.escape(pki_dir), "*.crt")), key=os.fsencode):
-        if not os.path.isfile(crt):
-            continue
-        argv = ["openssl", "x509", "-noout", "-checkend", str(seconds), "-in", crt]
-        if runner(argv, {})[0] != 0:
-            names.append(os.path.basename(crt).removesuffix(".crt"))
-    return names
-
-
 def available(output: str) -> bool:
     """Whether kubectl's `{.status.availableReplicas}` is at least 1."""
     try:
@@ -324,7 +297,10 @@ def available(output: str) -> bool:
 
 def health(params: dict[str, Any], kubectl: str, runner: Runner) -> dict[str, Any]:
     """expiring, down, unready, stopped and healthy."""
-    expiring = expiring_certificates(params["pki_dir"], params["cert_renew_days"] * 86400, runner)
+    seconds = params["cert_renew_days"] * 86400
+    expiring = [
+        certificate_name(crt) for crt in expiring_certificates(params["pki_dir"], seconds, runner)
+    ]
     service_env = {"FLASK_K8S_CLUSTER_DIR": params["cluster_dir"]}
     services = params["services"]
     down = [s for s in services if runner([params["service_script"], "status", s], service_env)[0]]
