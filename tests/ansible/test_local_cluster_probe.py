@@ -484,3 +484,73 @@ def test_a_verdict_of_a_result_that_is_not_the_probes_fails():
     skipped = {"changed": False, "skipped": True, "skip_reason": "Conditional result was False"}
     with pytest.raises(AnsibleFilterError, match="lacks"):
         verdicts.local_cluster_verdict(skipped, FINGERPRINT)
+
+
+KEPT = "volumes: kept 2 in /var/lib/flask-k8s/volumes for the next cluster: ns/a, ns/b"
+HINT = " (local_cluster_delete_volumes=true deletes them)."
+
+
+@pytest.mark.parametrize(
+    ("lines", "delete", "changed", "removed", "volumes"),
+    [
+        pytest.param(
+            ["nothing to remove", "volumes: none in /v"],
+            False,
+            False,
+            False,
+            "Local cluster volumes: none in /v",
+            id="nothing there",
+        ),
+        pytest.param(
+            ["nothing to remove", KEPT],
+            "false",
+            False,
+            False,
+            "Local cluster volumes: " + KEPT.removeprefix("volumes: ") + HINT,
+            id="volumes kept",
+        ),
+        pytest.param(
+            ["files /var/lib/flask-k8s/cluster", "process etcd", KEPT],
+            False,
+            True,
+            True,
+            "Local cluster volumes: " + KEPT.removeprefix("volumes: ") + HINT,
+            id="cluster removed, volumes kept",
+        ),
+        pytest.param(
+            ["nothing to remove", "volumes: deleted 1: ns/a (/v/ns/a)"],
+            True,
+            True,
+            False,
+            "Local cluster volumes: deleted 1: ns/a (/v/ns/a)",
+            id="volumes deleted",
+        ),
+        pytest.param(
+            ["nothing to remove", "volumes: none to delete in /v"],
+            "yes",
+            False,
+            False,
+            "Local cluster volumes: none to delete in /v",
+            id="none to delete",
+        ),
+        pytest.param([], False, False, True, "", id="no output"),
+    ],
+)
+def test_the_cleanup_report_says_what_was_removed_and_where_the_volumes_are(
+    lines: list[str], delete: object, changed: bool, removed: bool, volumes: str
+):
+    assert verdicts.local_cluster_cleanup_report(lines, delete) == {
+        "changed": changed,
+        "removed": removed,
+        "volumes": volumes,
+    }
+
+
+@pytest.mark.parametrize(
+    ("lines", "delete"),
+    [("nothing to remove", False), (None, False), ([1], False), (["x"], "maybe")],
+    ids=["a string", "none", "not strings", "delete not a boolean"],
+)
+def test_a_cleanup_report_of_other_input_fails(lines: object, delete: object):
+    with pytest.raises(AnsibleFilterError, match="local_cluster_cleanup_report"):
+        verdicts.local_cluster_cleanup_report(lines, delete)  # type: ignore[arg-type]

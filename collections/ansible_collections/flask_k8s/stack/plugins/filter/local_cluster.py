@@ -1,4 +1,6 @@
-"""local_cluster_verdict: whether the local cluster is current, and what a run says about it.
+"""Filters of the local_cluster role: whether the cluster is current, and what its teardown did.
+
+local_cluster_verdict: whether the local cluster is current, and what a run says about it.
 
     {{ local_cluster_probe | flask_k8s.stack.local_cluster_verdict(local_cluster_fingerprint,
                                                                    local_cluster_reconcile) }}
@@ -8,10 +10,17 @@ A cluster is current when no reconcile is asked for, it is healthy and the last 
 this fingerprint. A cluster converged here before of which no component runs is being
 restarted, and the reason says why it takes it for a restart of the host or a kill of its
 processes.
+
+local_cluster_cleanup_report: what the output of files/cluster-cleanup.sh says, one line a thing
+it removed (or `nothing to remove`), then one line `volumes: ...` on the volumes.
+
+    {{ local_cluster_cleanup.stdout_lines
+       | flask_k8s.stack.local_cluster_cleanup_report(local_cluster_delete_volumes) }}
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,6 +34,10 @@ CURRENT = (
 RESTART = "Restarting the local cluster, converged here before, of which no component runs: "
 RESTART_END = ". Its state, images and volumes are on disk; every component and pod starts again."
 CONVERGE = "Converging the local cluster step by step: "
+NOTHING = "nothing to remove"
+# Volume lines that say nothing changed.
+VOLUMES_UNCHANGED = re.compile(r"^volumes: (kept|none) ")
+VOLUMES_KEPT_HINT = " (local_cluster_delete_volumes=true deletes them)."
 # What the verdict reads of the probe's result.
 PROBE_KEYS = (
     "stamp",
@@ -96,6 +109,33 @@ def local_cluster_verdict(
     return {"current": current, "restart_reason": reason, "message": message}
 
 
+def local_cluster_cleanup_report(
+    lines: list[str], delete_volumes: object = False
+) -> dict[str, Any]:
+    """changed (it removed or deleted something), removed (its lines say more than `nothing to
+    remove`) and volumes (its line on the volumes, as the run says it). No lines (a run that
+    failed before it printed any, or was skipped) changed nothing and say nothing on the
+    volumes."""
+    if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
+        raise AnsibleFilterError(
+            f"local_cluster_cleanup_report: expects the lines of cluster-cleanup.sh, got {lines!r}"
+        )
+    try:
+        delete = boolean(delete_volumes, strict=True)
+    except TypeError as exc:
+        raise AnsibleFilterError(f"local_cluster_cleanup_report: delete_volumes: {exc}") from None
+    last = lines[-1] if lines else ""
+    hint = "" if not lines or delete or last.startswith("volumes: none") else VOLUMES_KEPT_HINT
+    return {
+        "changed": any(line != NOTHING and not VOLUMES_UNCHANGED.match(line) for line in lines),
+        "removed": lines[:-1] != [NOTHING],
+        "volumes": re.sub(r"^volumes: ", "Local cluster volumes: ", last, count=1) + hint,
+    }
+
+
 class FilterModule:
     def filters(self) -> dict[str, Callable[..., object]]:
-        return {"local_cluster_verdict": local_cluster_verdict}
+        return {
+            "local_cluster_verdict": local_cluster_verdict,
+            "local_cluster_cleanup_report": local_cluster_cleanup_report,
+        }
