@@ -128,14 +128,16 @@ def test_values_are_read_without_trailing_newlines(tmp_path: Path):
     assert probes.read_value(str(tmp_path)) == ""
 
 
-def test_commands_give_their_status_and_output_and_127_when_they_cannot_start(tmp_path: Path):
-    assert shared.run(["sh", "-c", 'echo "$PROBE_VALUE"; exit 3'], {"PROBE_VALUE": "x"}) == (
-        3,
-        "x\n",
-    )
-    assert shared.run([str(tmp_path / "missing")], {}) == (127, "")
+def test_commands_give_their_status_and_outputs_and_127_when_they_cannot_start(tmp_path: Path):
+    script = 'echo "$PROBE_VALUE"; echo oops >&2; exit 3'
+    assert shared.run(["sh", "-c", script], {"PROBE_VALUE": "x"}) == (3, "x\n", "oops\n")
+    rc, out, errors = shared.run([str(tmp_path / "missing")], {})
+    assert (rc, out) == (127, "")
+    assert "No such file" in errors
     (tmp_path / "plain").write_text("not executable")
-    assert shared.run([str(tmp_path / "plain")], {}) == (127, "")
+    rc, out, errors = shared.run([str(tmp_path / "plain")], {})
+    assert (rc, out) == (127, "")
+    assert "Permission denied" in errors
 
 
 @pytest.mark.parametrize(
@@ -341,7 +343,10 @@ def test_without_kubectl_the_node_and_deployments_are_unready(host: dict[str, An
 def test_a_build_script_that_fails_or_leaves_out_a_binary_fails(host: dict[str, Any]):
     script = Path(host["build_script"])
     executable(script, "#!/bin/sh\necho 'kubectl /c/kubectl-v1/kubectl cached'\nexit 1\n")
-    with pytest.raises(ValueError, match=r"--status all failed \(exit status 1\)"):
+    with pytest.raises(ValueError, match=r"--status all failed \(exit status 1\)$"):
+        probes.probe(host, shared.run)
+    executable(script, "#!/bin/sh\necho one >&2\necho 'build.sh: unknown component' >&2\nexit 2\n")
+    with pytest.raises(ValueError, match=r"\(exit status 2\): one / build.sh: unknown component$"):
         probes.probe(host, shared.run)
     executable(script, "#!/bin/sh\necho 'kubectl /c/kubectl-v1/kubectl cached'\n")
     with pytest.raises(ValueError, match=r"did not report: \['etcd', 'pause'\]$"):

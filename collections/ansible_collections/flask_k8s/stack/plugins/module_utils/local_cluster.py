@@ -7,12 +7,13 @@ import os
 import subprocess
 from collections.abc import Callable
 
-# Runs a command: (argv, extra environment) -> (exit status, standard output).
-Runner = Callable[[list[str], dict[str, str]], tuple[int, str]]
+# Runs a command: (argv, extra environment) -> (exit status, standard output, standard error).
+Runner = Callable[[list[str], dict[str, str]], tuple[int, str, str]]
 
 
-def run(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
-    """Exit status and output of a command; 127 when it cannot be started, as in a shell."""
+def run(argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    """Exit status, output and error output of a command; 127 and the reason when it cannot be
+    started, as in a shell."""
     try:
         done = subprocess.run(  # noqa: S603 (the role's scripts, checks and binaries)
             argv,
@@ -21,9 +22,13 @@ def run(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
             capture_output=True,
             check=False,
         )
-    except OSError:
-        return 127, ""
-    return done.returncode, done.stdout.decode(errors="replace")
+    except OSError as exc:
+        return 127, "", str(exc)
+    return (
+        done.returncode,
+        done.stdout.decode(errors="replace"),
+        done.stderr.decode(errors="replace"),
+    )
 
 
 def certificates(pki_dir: str) -> list[str]:

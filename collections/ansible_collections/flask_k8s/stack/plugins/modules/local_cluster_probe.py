@@ -311,12 +311,14 @@ def health(params: dict[str, Any], kubectl: str, runner: Runner) -> dict[str, An
     ]
     base = ["timeout", "10", kubectl, "--kubeconfig", params["kubeconfig"]]
     ready = '{.status.conditions[?(@.type=="Ready")].status}'
-    rc, out = runner([*base, "get", "node", params["node_name"], "-o", f"jsonpath={ready}"], {})
+    rc, out, _errors = runner(
+        [*base, "get", "node", params["node_name"], "-o", f"jsonpath={ready}"], {}
+    )
     if rc != 0 or out.rstrip("\n") != "True":
         unready.append("node")
     for name in params["deployments"]:
         argv = [*base, "-n", "kube-system", "get", "deployment", name]
-        rc, out = runner([*argv, "-o", "jsonpath={.status.availableReplicas}"], {})
+        rc, out, _errors = runner([*argv, "-o", "jsonpath={.status.availableReplicas}"], {})
         if rc != 0 or not available(out):
             unready.append(name)
     return {
@@ -332,9 +334,11 @@ def probe(params: dict[str, Any], runner: Runner) -> dict[str, Any]:
     """The module's result; raises ValueError when the build script fails or leaves out a
     binary."""
     script = params["build_script"]
-    rc, out = runner([script, "--status", "all"], {"FLASK_K8S_CACHE": params["cache_dir"]})
+    rc, out, errors = runner([script, "--status", "all"], {"FLASK_K8S_CACHE": params["cache_dir"]})
     if rc != 0:
-        raise ValueError(f"{script} --status all failed (exit status {rc})")
+        failed = f"{script} --status all failed (exit status {rc})"
+        said = errors.strip().splitlines()[-5:]
+        raise ValueError(f"{failed}: {' / '.join(said)}" if said else failed)
     binaries = parse_status(out)
     reported = {b["name"] for b in binaries}
     wanted = dict.fromkeys(params["binaries"] + params["images"])
