@@ -216,35 +216,6 @@ def test_minikube_cache_settings_refuses_what_is_not_lines(bad):
         minikube.minikube_cache_settings(bad)
 
 
-ARG_LIST_BEFORE = """minikube_start_args if minikube_start_args is not string
-     else minikube_start_args | from_yaml if minikube_start_args is match('\\s*\\[')
-     else minikube_start_args | split(',')"""
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        [],
-        ["--addons=ingress", "--dns-domain=x"],
-        '["--addons=ingress"]',
-        "  [--addons=ingress, --ha]",
-        "--addons=ingress,--ha",
-        "--addons=ingress",
-        "",
-        "[]",
-    ],
-)
-def test_minikube_arg_list_as_the_vars_read_it(value):
-    before = jinja(ARG_LIST_BEFORE, minikube_start_args=value)
-    assert minikube.minikube_arg_list(value) == before
-
-
-@pytest.mark.parametrize("bad", ["[--a", None, {"a": 1}, 3])
-def test_minikube_arg_list_refuses_bad_input(bad):
-    with pytest.raises(AnsibleFilterError):
-        minikube.minikube_arg_list(bad)
-
-
 ARGV_BEFORE = """['minikube', 'start', '-p', minikube_profile,
      '--cpus=' ~ minikube_cpus, '--memory=' ~ minikube_memory]
     + (minikube_offline_settings.start_args.split(' ') if minikube_offline | bool else

@@ -7,7 +7,6 @@ minikube role.
 {{ minikube_profiles.stdout | minikube_profile_names }}    every profile, valid or invalid
 {{ 'v0.1 ' | minikube_images_to_load(node_images) }}       the images the node lacks
 {{ minikube_cache.stdout_lines | minikube_cache_settings }} the cache script's key=value lines
-{{ minikube_start_args | minikube_arg_list }}              the start arguments as a list
 {{ minikube_profile | minikube_start_argv(...) }}          the argv of `minikube start`
 {{ minikube_home | minikube_environment(settings, PATH) }}  the environment of minikube commands
 {{ slurped_kubeconfig | kubeconfig_current_context }}      its current-context ('' if none)
@@ -112,26 +111,6 @@ def minikube_cache_settings(lines: list[str]) -> dict[str, str]:
     return settings
 
 
-def minikube_arg_list(value: object) -> list[Any]:
-    """The arguments of `minikube start` as a list: a list as it is; a string (from
-    `-e name=value`) read as a YAML list when it starts with `[`, else split at commas."""
-    if not isinstance(value, str):
-        if not isinstance(value, list | tuple):
-            raise AnsibleFilterError(
-                f"minikube_start_args must be a list or a string, got {value!r}"
-            )
-        return list(value)
-    if re.match(r"\s*\[", value):
-        try:
-            parsed = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            raise AnsibleFilterError(f"minikube_start_args is not a YAML list: {exc}") from None
-        if not isinstance(parsed, list):
-            raise AnsibleFilterError(f"minikube_start_args is not a YAML list: {value!r}")
-        return parsed
-    return value.split(",")
-
-
 def minikube_start_argv(
     profile: str,
     cpus: object,
@@ -214,7 +193,6 @@ class FilterModule:
             "minikube_profile_names": minikube_profile_names,
             "minikube_images_to_load": minikube_images_to_load,
             "minikube_cache_settings": minikube_cache_settings,
-            "minikube_arg_list": minikube_arg_list,
             "minikube_start_argv": minikube_start_argv,
             "minikube_environment": minikube_environment,
             "kubeconfig_current_context": kubeconfig_current_context,
