@@ -9,6 +9,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.flask_k8s.stack.plugins.filter.backup_job import FilterModule
 from ansible_collections.flask_k8s.stack.plugins.plugin_utils.backup_job import (
+    cronjob,
     job_outcome,
     json_lines,
     pod_name,
@@ -147,11 +148,11 @@ def test_states_that_pass_by_themselves_or_are_malformed_are_not_stuck(reason):
 @pytest.mark.parametrize(
     ("pods", "says"),
     [
-        (None, "the pods .* must be a mapping, got NoneType"),
+        (None, "a kubernetes.core.k8s_info result must be a mapping, got NoneType"),
         ([], "must be a mapping, got list"),
         ("pods", "must be a mapping, got str"),
-        ({"resources": "pod"}, "resources must be a list"),
-        ({"resources": {"metadata": {}}}, "resources must be a list"),
+        ({"resources": "pod"}, "the resources found must be a list"),
+        ({"resources": {"metadata": {}}}, "the resources found must be a list"),
     ],
 )
 def test_pods_that_are_not_a_k8s_info_result_are_refused(pods, says):
@@ -284,7 +285,7 @@ def test_a_log_that_could_not_be_read_is_no_log(unread):
         ((found(), log(), None), "the Job must be a mapping"),
         ((found(), None, JOB), "the registered result must be a mapping"),
         ((found(), {"log_lines": "one line"}, JOB), "log_lines must be a list"),
-        ((None, log(), JOB), "the pods .* must be a mapping"),
+        ((None, log(), JOB), "a kubernetes.core.k8s_info result must be a mapping"),
     ],
 )
 def test_outcome_input_of_the_wrong_shape_is_refused(arguments, says):
@@ -372,6 +373,37 @@ def test_upload_results_of_the_wrong_shape_are_refused(result, says):
         upload_failure(result, FILE, PATH, False)
 
 
+# The backup CronJob
+
+
+def test_a_cronjob_gives_its_schedule_and_fingerprint():
+    applied = {
+        "metadata": {"name": "mongodb-backup", "annotations": {"flask-k8s.io/fingerprint": "ab12"}},
+        "spec": {"schedule": "0 3 * * *"},
+    }
+    assert cronjob(found(applied)) == {"schedule": "0 3 * * *", "fingerprint": "ab12"}
+
+
+@pytest.mark.parametrize(
+    "cronjobs",
+    [
+        {},
+        found(),
+        found({}),
+        found({"metadata": {"name": "mongodb-backup"}}),
+        found({"metadata": {"name": "mongodb-backup", "annotations": None}, "spec": None}),
+        found({"metadata": {"annotations": {"other": "x"}}, "spec": {"suspend": True}}),
+    ],
+)
+def test_no_cronjob_or_one_without_them_has_no_schedule_and_no_fingerprint(cronjobs):
+    assert cronjob(cronjobs) == {"schedule": "", "fingerprint": ""}
+
+
+def test_a_cronjob_result_of_the_wrong_shape_is_refused():
+    with pytest.raises(AnsibleFilterError, match="must be a mapping"):
+        cronjob([])
+
+
 # The plugins
 
 
@@ -381,5 +413,6 @@ def test_the_plugins_are_these_functions():
         "backup_pod_stuck": stuck_text,
         "backup_job_outcome": job_outcome,
         "backup_upload_failure": upload_failure,
+        "backup_cronjob": cronjob,
     }
     assert test_plugins.TestModule().tests() == {"backup_pod_settled": settled}

@@ -1,5 +1,6 @@
-"""What the backup role reads from a Job it runs: its pods (the result of kubernetes.core.k8s_info
-for the pods of the Job) and the JSON lines the backup tool writes to its log.
+"""What the backup role reads from the cluster: the pods of a Job it runs (the result of
+kubernetes.core.k8s_info for the pods of the Job), the JSON lines the backup tool writes to its
+log, and the backup CronJob.
 
 The tool writes one JSON object a line: log records carry a `level`, the lines it prints do not,
 and its last line with a `result` (done, refused or failed) says what it did, or why not, in
@@ -25,6 +26,8 @@ STUCK_REASONS = (
     "CreateContainerConfigError",
     "CreateContainerError",
 )
+# The annotation of the CronJob with the fingerprint of the manifests it was applied from.
+FINGERPRINT = "flask-k8s.io/fingerprint"
 # The phases of a pod whose Job has ended.
 ENDED = ("Succeeded", "Failed")
 
@@ -40,13 +43,13 @@ def _field(value: object, key: str) -> Any:  # noqa: ANN401 - a field of Kuberne
     return value.get(key) if isinstance(value, Mapping) else None
 
 
-def pods_of(found: object) -> list[Mapping[str, Any]]:
-    """The pods of a k8s_info result (none when the API did not answer)."""
-    resources = _mapping(found, "the pods (a kubernetes.core.k8s_info result)").get("resources")
+def resources_of(found: object) -> list[Mapping[str, Any]]:
+    """The objects of a k8s_info result (none when the API did not answer)."""
+    resources = _mapping(found, "a kubernetes.core.k8s_info result").get("resources")
     if resources is None:
         return []
     if not isinstance(resources, Sequence) or isinstance(resources, str):
-        raise AnsibleFilterError(f"the pods' resources must be a list, got {resources!r}")
+        raise AnsibleFilterError(f"the resources found must be a list, got {resources!r}")
     return [pod for pod in resources if isinstance(pod, Mapping)]
 
 
@@ -56,7 +59,7 @@ def _phase(pod: Mapping[str, Any]) -> str:
 
 def pod_name(found: object, phases: Sequence[str] | None = None) -> str:
     """The name of the first pod, or of the first in one of phases; '' when there is none."""
-    for pod in pods_of(found):
+    for pod in resources_of(found):
         if phases is None or _phase(pod) in phases:
             return str(_field(_field(pod, "metadata"), "name") or "")
     return ""
@@ -65,7 +68,7 @@ def pod_name(found: object, phases: Sequence[str] | None = None) -> str:
 def stuck(found: object) -> list[Mapping[str, Any]]:
     """The waiting states (reason, message) of the pods' containers that do not pass by
     themselves: the init containers' of every pod first, then the containers'."""
-    pods = pods_of(found)
+    pods = resources_of(found)
     statuses = [
         status
         for key in ("initContainerStatuses", "containerStatuses")
@@ -87,7 +90,7 @@ def stuck_text(found: object) -> str:
 
 def settled(found: object, phases: Sequence[str]) -> bool:
     """Whether a pod is in one of phases, or one cannot start: the wait for it is over."""
-    return any(_phase(pod) in phases for pod in pods_of(found)) or bool(stuck(found))
+    return any(_phase(pod) in phases for pod in resources_of(found)) or bool(stuck(found))
 
 
 def _lines(result: object, key: str) -> list[str]:
@@ -144,7 +147,7 @@ def _why(found: object, lines: list[str], job: Mapping[str, Any]) -> str:
     cannot_start = stuck_text(found)
     if cannot_start:
         return f"The pod of the Job {name} cannot start: {cannot_start}."
-    pods = pods_of(found)
+    pods = resources_of(found)
     if not pods or _phase(pods[0]) not in ENDED:
         return f"The Job {name} did not finish within {job.get('timeout')} s."
     last = next((line for line in reversed(lines) if line), "it left no log")
@@ -181,3 +184,16 @@ def upload_failure(verified: object, file: str, path: str, present: bool) -> str
             f" {path} on the backup volume ({last})."
         )
     return ""
+
+
+def cronjob(found: object) -> dict[str, str]:
+    """What the backup CronJob in the cluster (a k8s_info result) says: its schedule, and the
+    fingerprint of the manifests it was applied from; each '' when there is no CronJob or it
+    has none."""
+    objects = resources_of(found)
+    first = objects[0] if objects else {}
+    annotations = _field(_field(first, "metadata"), "annotations")
+    return {
+        "schedule": str(_field(_field(first, "spec"), "schedule") or ""),
+        "fingerprint": str(_field(annotations, FINGERPRINT) or ""),
+    }
