@@ -1,0 +1,199 @@
+"""What the backup role reads from the cluster: the pods of a Job it runs (the result of
+kubernetes.core.k8s_info for the pods of the Job), the JSON lines the backup tool writes to its
+log, and the backup CronJob.
+
+The tool writes one JSON object a line: log records carry a `level`, the lines it prints do not,
+and its last line with a `result` (done, refused or failed) says what it did, or why not, in
+`message`. The filters of plugins/filter/backup_job.py and the test of plugins/test/backup_job.py
+are these functions.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+# The waiting states of a container that do not pass by themselves: a pod in one of them never
+# starts, so the role stops at once instead of waiting for the Job's deadline.
+STUCK_REASONS = (
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+)
+# The annotation of the CronJob with the fingerprint of the manifests it was applied from.
+FINGERPRINT = "flask-k8s.io/fingerprint"
+# The phases of a pod whose Job has ended.
+ENDED = ("Succeeded", "Failed")
+
+
+def _mapping(value: object, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise AnsibleFilterError(f"{what} must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _field(value: object, key: str) -> Any:  # noqa: ANN401 - a field of Kubernetes JSON
+    """value[key] when value is a mapping, else None: absent, null and mistyped fields alike."""
+    return value.get(key) if isinstance(value, Mapping) else None
+
+
+def resources_of(found: object) -> list[Mapping[str, Any]]:
+    """The objects of a k8s_info result (none when the API did not answer)."""
+    resources = _mapping(found, "a kubernetes.core.k8s_info result").get("resources")
+    if resources is None:
+        return []
+    if not isinstance(resources, Sequence) or isinstance(resources, str):
+        raise AnsibleFilterError(f"the resources found must be a list, got {resources!r}")
+    return [pod for pod in resources if isinstance(pod, Mapping)]
+
+
+def _phase(pod: Mapping[str, Any]) -> str:
+    return str(_field(_field(pod, "status"), "phase") or "")
+
+
+def pod_name(found: object, phases: Sequence[str] | None = None) -> str:
+    """The name of the first pod, or of the first in one of phases; '' when there is none."""
+    for pod in resources_of(found):
+        if phases is None or _phase(pod) in phases:
+            return str(_field(_field(pod, "metadata"), "name") or "")
+    return ""
+
+
+def stuck(found: object) -> list[Mapping[str, Any]]:
+    """The waiting states (reason, message) of the pods' containers that do not pass by
+    themselves: the init containers' of every pod first, then the containers'."""
+    pods = resources_of(found)
+    statuses = [
+        status
+        for key in ("initContainerStatuses", "containerStatuses")
+        for pod in pods
+        for status in _field(_field(pod, "status"), key) or []
+    ]
+    waiting = [_field(_field(status, "state"), "waiting") for status in statuses]
+    return [state for state in waiting if _field(state, "reason") in STUCK_REASONS]
+
+
+def stuck_text(found: object) -> str:
+    """Why the pods cannot start: `reason, reason (first message)`; '' when they can."""
+    states = stuck(found)
+    if not states:
+        return ""
+    reasons = ", ".join(str(state["reason"]) for state in states)
+    return f"{reasons} ({_field(states[0], 'message') or ''})"
+
+
+def settled(found: object, phases: Sequence[str]) -> bool:
+    """Whether a pod is in one of phases, or one cannot start: the wait for it is over."""
+    return any(_phase(pod) in phases for pod in resources_of(found)) or bool(stuck(found))
+
+
+def _lines(result: object, key: str) -> list[str]:
+    """The lines under key of a module's result (k8s_log's log_lines, k8s_exec's
+    stderr_lines); none when the module was skipped or failed before it had any."""
+    lines = _mapping(result, "the registered result").get(key)
+    if lines is None:
+        return []
+    if not isinstance(lines, Sequence) or isinstance(lines, str):
+        raise AnsibleFilterError(f"{key} must be a list of lines, got {lines!r}")
+    return [line for line in lines if isinstance(line, str)]
+
+
+def json_lines(lines: Sequence[str]) -> list[dict[str, Any]]:
+    """The lines that are JSON objects, parsed; other lines (a stack trace, a shell's error,
+    a line cut off) are skipped."""
+    parsed = []
+    for line in lines:
+        if not line.startswith("{"):
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            parsed.append(value)
+    return parsed
+
+
+def said(lines: Sequence[str]) -> dict[str, Any]:
+    """The tool's last line with a `result`; {} when there is none."""
+    outcomes = [line for line in json_lines(lines) if "result" in line]
+    return outcomes[-1] if outcomes else {}
+
+
+def job_outcome(found: object, log: object, job: object) -> dict[str, Any]:
+    """What the Job did: `outcome`, the tool's last line with a `result`, else a failure with
+    reason `job` that says why the Job never got that far; and `printed`, the JSON lines the
+    tool printed on stdout (those without a `level`).
+
+    found is the k8s_info result for the Job's pods, log the k8s_log result of the first pod
+    (skipped when there is none), job the Job's entry of backup_jobs (name, timeout)."""
+    job = _mapping(job, "the Job")
+    lines = _lines(log, "log_lines")
+    parsed = json_lines(lines)
+    outcome = said(lines)
+    if not outcome:
+        outcome = {"result": "failed", "reason": "job", "message": _why(found, lines, job)}
+    return {"outcome": outcome, "printed": [line for line in parsed if "level" not in line]}
+
+
+def _why(found: object, lines: list[str], job: Mapping[str, Any]) -> str:
+    name = job.get("name")
+    cannot_start = stuck_text(found)
+    if cannot_start:
+        return f"The pod of the Job {name} cannot start: {cannot_start}."
+    pods = resources_of(found)
+    if not pods or _phase(pods[0]) not in ENDED:
+        return f"The Job {name} did not finish within {job.get('timeout')} s."
+    last = next((line for line in reversed(lines) if line), "it left no log")
+    return f"The Job {name} failed: {last}"
+
+
+def upload_failure(verified: object, file: str, path: str, present: bool) -> str:
+    """Why a file copied to the backup volume was not restorable there, or '' when it was.
+
+    verified is the k8s_exec result of the command that verifies the copy with the tool and
+    moves it to path (its stderr carries the tool's log), file the file on this host, present
+    whether a file of the name of path was on the volume before (then the copy is not named)."""
+    lines = _lines(verified, "stderr_lines")
+    outcome = said(lines)
+    last = lines[-1] if lines else "no output"
+    result = outcome.get("result")
+    if result == "refused":
+        message = str(outcome.get("message", ""))
+        prefix = "Verification failed: "
+        if message.startswith(prefix):
+            message = "Nothing was restored: " + message[len(prefix) :]
+        return message
+    if result != "done":
+        why = outcome.get("message", last)
+        return f"Nothing was restored: {file} could not be verified on the backup volume ({why})."
+    if present:
+        return (
+            f"Nothing was restored: the backup volume already holds a different"
+            f" {posixpath.basename(path)}; give the file on this host another name and run again."
+        )
+    if _field(verified, "rc") != 0:
+        return (
+            f"Nothing was restored: {file} arrived whole and verified, but could not be named"
+            f" {path} on the backup volume ({last})."
+        )
+    return ""
+
+
+def cronjob(found: object) -> dict[str, str]:
+    """What the backup CronJob in the cluster (a k8s_info result) says: its schedule, and the
+    fingerprint of the manifests it was applied from; each '' when there is no CronJob or it
+    has none."""
+    objects = resources_of(found)
+    first = objects[0] if objects else {}
+    annotations = _field(_field(first, "metadata"), "annotations")
+    return {
+        "schedule": str(_field(_field(first, "spec"), "schedule") or ""),
+        "fingerprint": str(_field(annotations, FINGERPRINT) or ""),
+    }
