@@ -42,13 +42,16 @@ logfile=$dir/logs/$name.log
 self=$(readlink -f "$0")
 min_nofile=16384
 
-# The pid in the pidfile, when that process is alive and is still NAME's supervisor.
+# The pid in the pidfile, when that process is alive and is still NAME's supervisor. Its
+# command line is matched by the script's name, not its path: a supervisor started from where
+# the script lay before (another checkout path, the roles' earlier place) is still this one's,
+# to be kept or stopped, never left running beside a second one.
 running_pid() {
     local pid
     [[ -s $pidfile ]] || return 1
     pid=$(<"$pidfile")
     [[ $pid =~ ^[0-9]+$ ]] || return 1
-    [[ $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") == *"$self supervise $name "* ]] || return 1
+    [[ $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") == *"/cluster-service.sh supervise $name "* ]] || return 1
     echo "$pid"
 }
 
