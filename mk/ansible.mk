@@ -18,7 +18,7 @@ BENCH_DEPLOY_ROUNDS ?= 3
 # Scratch directory of test-ansible (throwaway vault password, rendered manifests).
 ANSIBLE_TEST_DIR := $(CURDIR)/build/ansible-tests
 # Python of the Ansible side: modules, plugins, scripts and their tests.
-ANSIBLE_PY := collections playbooks roles scripts tests/ansible tests/cluster
+ANSIBLE_PY := collections playbooks scripts tests/ansible tests/cluster
 
 .PHONY: setup credentials deploy teardown test-ansible sanity role-metrics bench-deploy bench-key-rotation api-key
 

@@ -1,4 +1,4 @@
-# Backups of the records collection (roles/backup, playbooks/backup.yml and restore.yml,
+# Backups of the records collection (flask_k8s.stack.backup, playbooks/backup.yml and restore.yml,
 # docs/backup.md).
 
 # Extra arguments of ansible-playbook for the backup targets, e.g.

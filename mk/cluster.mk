@@ -1,4 +1,4 @@
-# Local single-node Kubernetes cluster (cluster/, roles/local_cluster, docs/local-cluster.md).
+# Local single-node Kubernetes cluster (cluster/, flask_k8s.stack.local_cluster, docs/local-cluster.md).
 CLUSTER_PLAYBOOK := cluster/cluster.yml
 # `make cluster-up CLUSTER_INSTANCE=test` / `cluster-down CLUSTER_INSTANCE=test`: the tests'
 # own instance (cluster/test-instance.yml) instead of the one `make deploy` uses.

@@ -3,8 +3,9 @@
 
 Each role's variables are written once, in its defaults/main.yml (the value) and its
 meta/argument_specs.yml (type, choices, checks, description). This script renders them into
-the table between the markers of roles/<role>/README.md and into docs/configuration.md, the one
-page that lists every setting and where it lives.
+the table between the markers of each role's README.md (collections/ansible_collections/
+flask_k8s/stack/roles/<role>/README.md) and into docs/configuration.md, the one page that lists
+every setting and where it lives.
 
     scripts/role_docs.py            rewrite the generated parts
     scripts/role_docs.py --check    exit 1 (naming the files) when a generated part is stale
@@ -21,6 +22,8 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+# The roles, in the project's collection (flask_k8s.stack.<role>).
+ROLES = REPO / "collections/ansible_collections/flask_k8s/stack" / "roles"
 sys.path.insert(0, str(REPO / "collections"))
 from ansible_collections.flask_k8s.stack.plugins.plugin_utils.settings import (  # noqa: E402
     describe,
@@ -85,7 +88,7 @@ def _type_of(spec: dict[str, Any]) -> str:
 
 
 def role_variables(role: str) -> list[Variable]:
-    base = REPO / "roles" / role
+    base = ROLES / role
     defaults_file = base / "defaults" / "main.yml"
     defaults = yaml.safe_load(defaults_file.read_text()) or {} if defaults_file.exists() else {}
     specs = yaml.safe_load((base / "meta" / "argument_specs.yml").read_text())["argument_specs"]
@@ -119,7 +122,10 @@ def readme_section(role: str) -> str:
 
 def render_readme(role: str, text: str) -> str:
     if BEGIN not in text or END not in text:
-        raise SystemExit(f"roles/{role}/README.md has no variables markers ({BEGIN} ... {END})")
+        raise SystemExit(
+            f"{(ROLES / role).relative_to(REPO)}/README.md has no variables markers "
+            f"({BEGIN} ... {END})"
+        )
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     return head + readme_section(role) + tail
@@ -128,7 +134,7 @@ def render_readme(role: str, text: str) -> str:
 def roles() -> list[str]:
     present = sorted(
         path.name
-        for path in (REPO / "roles").iterdir()
+        for path in (ROLES).iterdir()
         if (specs := path / "meta" / "argument_specs.yml").exists()
         # The internal role (no main entry point) has no setting of its own.
         and "main" in yaml.safe_load(specs.read_text())["argument_specs"]
@@ -181,7 +187,7 @@ def configuration_page() -> str:
                 meaning = play_comments.get(name, "")
                 parts.append(f"| `{name}` | {_format_value(value)} | {where} | {meaning} |")
     for role in roles():
-        heading = f"## Role `{role}`: roles/{role}/defaults/main.yml"
+        heading = f"## Role `{role}`: {(ROLES / role).relative_to(REPO)}/defaults/main.yml"
         parts += ["", heading, "", table(role_variables(role))]
     return "\n".join(parts) + "\n"
 
@@ -209,7 +215,7 @@ def main() -> int:
     args = parser.parse_args()
     outputs: dict[Path, str] = {}
     for role in roles():
-        readme = REPO / "roles" / role / "README.md"
+        readme = ROLES / role / "README.md"
         outputs[readme] = render_readme(role, readme.read_text())
     config = REPO / "docs" / "configuration.md"
     outputs[config] = configuration_page()

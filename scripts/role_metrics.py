@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Print how much logic the roles write in Jinja, for comparison with other Ansible codebases.
 
-For the roles under a directory (default: roles/), it counts the Jinja filters in each
+For the roles under a directory (default: the project's), it counts the Jinja filters in each
 expression (inside {{ }} and {% %}, and the bare expressions of when, that, changed_when,
 failed_when and until) and the non-blank lines of tasks (handlers included), vars and
 defaults files. It prints filters per 100 lines, the expressions with 4 or more filters, the
@@ -61,7 +61,12 @@ def lines(text: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "roles", nargs="?", type=Path, default=Path(__file__).resolve().parent.parent / "roles"
+        "roles",
+        nargs="?",
+        type=Path,
+        default=Path(__file__).resolve().parent.parent
+        / "collections/ansible_collections/flask_k8s/stack"
+        / "roles",
     )
     parser.add_argument("--top", type=int, default=15, help="how many files to list (default 15)")
     args = parser.parse_args()

@@ -24,8 +24,8 @@
 set -uo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 root=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source=roles/local_cluster/files/cluster-host.sh
-. "$root/roles/local_cluster/files/cluster-host.sh"
+# shellcheck source=collections/ansible_collections/flask_k8s/stack/roles/local_cluster/files/cluster-host.sh
+. "$root/collections/ansible_collections/flask_k8s/stack/roles/local_cluster/files/cluster-host.sh"
 keep_tmp=() listed=""
 while (($#)); do
     case $1 in

@@ -24,6 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 # The project's Ansible plugins: the collection flask_k8s.stack.
 PLUGINS = REPO / "collections" / "ansible_collections" / "flask_k8s" / "stack" / "plugins"
+# The project's roles, in the same collection (flask_k8s.stack.<role>).
+ROLES_DIR = PLUGINS.parent / "roles"
 
 # Arguments of every test run of playbooks/site.yml, which must stop in its pre-flight checks:
 # should a check let the run through, it finds no cluster to change.

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 from ansible_collections.flask_k8s.stack.plugins.plugin_utils.settings import describe
+from ansible_support import ROLES_DIR
 
 Check = Callable[[list], None]
 
@@ -1114,7 +1115,7 @@ def with_boundaries(role: str, cases: dict[str, Case]) -> dict[str, Case]:
     """The role's written cases with the boundaries of their ranges added, and a case for each
     option with a numeric range that has none written: its greatest value accepted, the value
     past it refused. A new integer setting with a range needs no case written by hand."""
-    specs = yaml.safe_load((REPO_ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())
+    specs = yaml.safe_load((ROLES_DIR / role / "meta" / "argument_specs.yml").read_text())
     options = specs["argument_specs"]["main"]["options"]
     found = {}
     for option, spec in options.items():

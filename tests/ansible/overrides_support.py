@@ -18,6 +18,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_support import (
     BIN,
     REPO,
+    ROLES_DIR,
     Background,
     Vault,
     ansible_env,
@@ -31,7 +32,7 @@ from override_cases import CASES, Case
 # option a user sets).
 SPECS = {
     path.parent.parent.name: specs
-    for path in sorted((REPO / "roles").glob("*/meta/argument_specs.yml"))
+    for path in sorted(ROLES_DIR.glob("*/meta/argument_specs.yml"))
     if "main" in (specs := yaml.safe_load(path.read_text())["argument_specs"])
 }
 # Roles with a render entry point render their manifests; the others (their tasks need a host
@@ -44,7 +45,7 @@ ENTRY = {role: "render" if "render" in specs else "validate" for role, specs in 
 LINE_PER_SETTING = {
     role: "flask_k8s.stack.check_settings" in path.read_text()
     for role in SPECS
-    if (path := REPO / "roles" / role / "tasks" / "validate.yml").exists()
+    if (path := ROLES_DIR / role / "tasks" / "validate.yml").exists()
 }
 # The tasks that check a role's input: nothing is applied or rendered before them.
 VALIDATION_TASKS = (

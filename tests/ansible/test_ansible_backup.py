@@ -12,7 +12,17 @@ import sys
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
-from ansible_support import BIN, COMBINATIONS, PLUGINS, REPO, find, load_documents, one, run
+from ansible_support import (
+    BIN,
+    COMBINATIONS,
+    PLUGINS,
+    REPO,
+    ROLES_DIR,
+    find,
+    load_documents,
+    one,
+    run,
+)
 
 sys.path.insert(0, str(PLUGINS / "filter"))
 from backup_cron import backup_cron_interval
@@ -84,10 +94,10 @@ def test_the_role_renders_its_claim_cronjob_and_a_job_for_each_command(combo):
 
 
 def test_every_template_of_the_backup_role_is_rendered():
-    variables = yaml.safe_load((REPO / "roles" / "backup" / "vars" / "main.yml").read_text())
+    variables = yaml.safe_load((ROLES_DIR / "backup" / "vars" / "main.yml").read_text())
     templates = {
         path.name.removesuffix(".yaml.j2")
-        for path in (REPO / "roles" / "backup" / "templates").glob("*.j2")
+        for path in (ROLES_DIR / "backup" / "templates").glob("*.j2")
     }
     assert templates == {manifest["template"] for manifest in variables["backup_manifests"]}
 

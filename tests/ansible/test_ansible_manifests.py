@@ -9,7 +9,7 @@ import yaml
 from ansible_support import (
     BIN,
     COMBINATIONS,
-    REPO,
+    ROLES_DIR,
     admits,
     find,
     load_documents_of,
@@ -367,10 +367,10 @@ def test_storage_class_follows_the_provider(combo):
 
 def test_every_template_of_the_roles_is_rendered():
     for role, listed in (("mongodb", "mongodb_manifests"), ("flaskapp", "flaskapp_manifests")):
-        variables = yaml.safe_load((REPO / "roles" / role / "vars" / "main.yml").read_text())
+        variables = yaml.safe_load((ROLES_DIR / role / "vars" / "main.yml").read_text())
         templates = {
             path.name.removesuffix(".yaml.j2")
-            for path in (REPO / "roles" / role / "templates").glob("*.j2")
+            for path in (ROLES_DIR / role / "templates").glob("*.j2")
         }
         assert templates == set(variables[listed]), role
 

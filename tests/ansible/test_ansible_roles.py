@@ -13,29 +13,29 @@ import jsonschema
 import pytest
 import yaml
 from ansible_collections.flask_k8s.stack.plugins.plugin_utils.settings import KEYS, errors
-from ansible_support import REPO
+from ansible_support import REPO, ROLES_DIR
 
 # The component roles: each has a main entry point, run by the playbooks. The internal role
 # (roles/common) has none: the component roles call its entry points with explicit inputs.
 ROLES = sorted(
     path.parent.parent.name
-    for path in (REPO / "roles").glob("*/meta/argument_specs.yml")
+    for path in ROLES_DIR.glob("*/meta/argument_specs.yml")
     if "main" in yaml.safe_load(path.read_text())["argument_specs"]
 )
 INTERNAL = sorted(
-    path.name for path in (REPO / "roles").iterdir() if path.is_dir() and path.name not in ROLES
+    path.name for path in ROLES_DIR.iterdir() if path.is_dir() and path.name not in ROLES
 )
 GROUP_VARS = yaml.safe_load((REPO / "group_vars" / "all.yml").read_text())
 ROLE_DOCS = REPO / "scripts" / "role_docs.py"
 
 
 def defaults_of(role: str) -> dict:
-    path = REPO / "roles" / role / "defaults" / "main.yml"
+    path = ROLES_DIR / role / "defaults" / "main.yml"
     return yaml.safe_load(path.read_text()) or {}
 
 
 def specs_of(role: str) -> dict:
-    path = REPO / "roles" / role / "meta" / "argument_specs.yml"
+    path = ROLES_DIR / role / "meta" / "argument_specs.yml"
     return yaml.safe_load(path.read_text())["argument_specs"]
 
 
@@ -45,7 +45,7 @@ def options_of(role: str) -> dict:
 
 def readme_table(role: str) -> list:
     """The variable names of the generated table in the role's README, in order."""
-    text = (REPO / "roles" / role / "README.md").read_text()
+    text = (ROLES_DIR / role / "README.md").read_text()
     (table,) = re.findall(r"<!-- variables: .*?-->\n(.*?)<!-- end of variables -->", text, re.S)
     return re.findall(r"^\| `(\w+)` \|", table, flags=re.M)
 
@@ -65,14 +65,14 @@ def keys_named(tree: object, key: str) -> list:
 
 @pytest.mark.parametrize("role", ROLES)
 def test_role_has_defaults_meta_argument_specs_and_readme(role):
-    base = REPO / "roles" / role
+    base = ROLES_DIR / role
     for part in ("defaults/main.yml", "meta/main.yml", "meta/argument_specs.yml", "README.md"):
         assert (base / part).is_file(), part
 
 
 def test_the_internal_role_is_only_machinery_with_explicit_inputs():
     assert INTERNAL == ["common"]
-    base = REPO / "roles" / "common"
+    base = ROLES_DIR / "common"
     # Nothing a user sets: no defaults, no vars, no main entry point.
     assert not (base / "defaults").exists()
     assert not (base / "vars").exists()
@@ -86,10 +86,10 @@ def test_the_internal_role_is_only_machinery_with_explicit_inputs():
             assert option.get("description"), name
     # Every call passes the entry point's required inputs by name.
     calls = 0
-    for path in REPO.glob("roles/*/tasks/*.yml"):
+    for path in ROLES_DIR.glob("*/tasks/*.yml"):
         for task in yaml.safe_load(path.read_text()) or []:
             include = task.get("ansible.builtin.include_role", {})
-            if include.get("name") != "common":
+            if include.get("name") != "flask_k8s.stack.common":
                 continue
             calls += 1
             entry = include["tasks_from"].removesuffix(".yml")
@@ -116,7 +116,7 @@ def test_every_option_is_prefixed_and_has_a_type_and_a_description(role):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_default_has_a_comment_above_it(role):
-    lines = (REPO / "roles" / role / "defaults" / "main.yml").read_text().splitlines()
+    lines = (ROLES_DIR / role / "defaults" / "main.yml").read_text().splitlines()
     for index, line in enumerate(lines):
         if line and not line.startswith((" ", "#", "-")) and line != "---":
             above = lines[index - 1]
@@ -147,7 +147,7 @@ def argument_spec_schema() -> dict:
 
 @pytest.mark.parametrize("role", ROLES + INTERNAL)
 def test_argument_specs_follow_ansible_lints_schema_with_checks(role):
-    document = yaml.safe_load((REPO / "roles" / role / "meta" / "argument_specs.yml").read_text())
+    document = yaml.safe_load((ROLES_DIR / role / "meta" / "argument_specs.yml").read_text())
     jsonschema.validate(document, argument_spec_schema())
 
 
@@ -193,12 +193,12 @@ def test_malformed_checks_are_named():
 def test_each_role_checks_its_settings_with_the_one_action(role):
     """The roles' validate entry points call flask_k8s.stack.check_settings: one piece of code
     turns every range into a message; no role keeps a list of checks of its own."""
-    path = REPO / "roles" / role / "tasks" / "validate.yml"
+    path = ROLES_DIR / role / "tasks" / "validate.yml"
     if not path.exists():
         return
     (task,) = yaml.safe_load(path.read_text())
     assert "flask_k8s.stack.check_settings" in task
-    role_vars = REPO / "roles" / role / "vars" / "main.yml"
+    role_vars = ROLES_DIR / role / "vars" / "main.yml"
     assert not role_vars.exists() or f"{role}_checks:" not in role_vars.read_text()
 
 
@@ -238,9 +238,9 @@ def test_the_generated_docs_are_current():
 
 
 def test_the_docs_check_names_a_readme_whose_option_changed(tmp_path):
-    for part in ("roles", "docs", "group_vars", "playbooks", "scripts", "collections"):
+    for part in ("docs", "group_vars", "playbooks", "scripts", "collections"):
         shutil.copytree(REPO / part, tmp_path / part, symlinks=True)
-    specs = tmp_path / "roles" / "flaskapp" / "meta" / "argument_specs.yml"
+    specs = tmp_path / ROLES_DIR.relative_to(REPO) / "flaskapp" / "meta" / "argument_specs.yml"
     specs.write_text(specs.read_text().replace("Replicas while the HPA is off", "Replicas"))
     result = subprocess.run(
         [sys.executable, tmp_path / "scripts" / "role_docs.py", "--check"],
@@ -256,14 +256,14 @@ def test_the_docs_check_names_a_readme_whose_option_changed(tmp_path):
 def test_the_docs_show_each_options_checks(tmp_path):
     """A range changed in the argument spec changes the generated docs: the range is written
     once, and the tables follow it."""
-    for part in ("roles", "docs", "group_vars", "playbooks", "scripts", "collections"):
+    for part in ("docs", "group_vars", "playbooks", "scripts", "collections"):
         shutil.copytree(REPO / part, tmp_path / part, symlinks=True)
-    specs = tmp_path / "roles" / "flaskapp" / "meta" / "argument_specs.yml"
+    specs = tmp_path / ROLES_DIR.relative_to(REPO) / "flaskapp" / "meta" / "argument_specs.yml"
     text = specs.read_text()
     assert "checks: {min: 1, max: 100, note: percent of the CPU request}" in text
     specs.write_text(text.replace("{min: 1, max: 100, note:", "{min: 5, max: 95, note:"))
     subprocess.run([sys.executable, tmp_path / "scripts" / "role_docs.py"], check=True)
-    readme = (tmp_path / "roles" / "flaskapp" / "README.md").read_text()
+    readme = (tmp_path / ROLES_DIR.relative_to(REPO) / "flaskapp" / "README.md").read_text()
     assert (
         "| `flaskapp_hpa_cpu_target` | an integer from 5 to 95 (percent of the CPU request) |"
         in readme
@@ -271,13 +271,13 @@ def test_the_docs_show_each_options_checks(tmp_path):
 
 
 def provider_contract() -> tuple[list, dict]:
-    variables = yaml.safe_load((REPO / "roles" / "cluster" / "vars" / "main.yml").read_text())
+    variables = yaml.safe_load((ROLES_DIR / "cluster" / "vars" / "main.yml").read_text())
     return variables["cluster_connection_keys"], variables["cluster_provider_roles"]
 
 
 def published_by_connect(role: str) -> dict:
     """The fact <role>_connection that the provider's connection entry point sets."""
-    tasks = yaml.safe_load((REPO / "roles" / role / "tasks" / "connection.yml").read_text())
+    tasks = yaml.safe_load((ROLES_DIR / role / "tasks" / "connection.yml").read_text())
     facts = [
         task["ansible.builtin.set_fact"][f"{role}_connection"]
         for task in tasks
@@ -310,13 +310,13 @@ def test_cluster_provider_choices_are_auto_and_the_provider_roles():
     choices = options_of("cluster")["cluster_provider"]["choices"]
     assert sorted(choices) == sorted(["auto", *providers])
     for role in providers.values():
-        assert (REPO / "roles" / role / "tasks" / "connection.yml").is_file(), role
+        assert (ROLES_DIR / role / "tasks" / "connection.yml").is_file(), role
 
 
 @pytest.mark.parametrize("role", ["mongodb", "backup"])
 def test_the_database_and_backup_roles_read_nothing_of_the_service_role(role):
     """render-combination.yml renders their manifests once for both HPA settings."""
-    for path in (REPO / "roles" / role).rglob("*"):
+    for path in (ROLES_DIR / role).rglob("*"):
         if path.is_file() and path.suffix in (".yml", ".j2"):
             assert "flaskapp_" not in path.read_text(), path
 
@@ -325,7 +325,12 @@ def test_requirements_yml_lists_every_collection_the_project_uses():
     """Each collection named by a fully qualified module, filter, test or callback."""
     requirements = yaml.safe_load((REPO / "requirements.yml").read_text())
     listed = {entry["name"] for entry in requirements["collections"]}
-    patterns = ["roles/**/*.yml", "playbooks/**/*.yml", "cluster/*.yml", "molecule/**/*.yml"]
+    patterns = [
+        "collections/ansible_collections/flask_k8s/stack/roles/**/*.yml",
+        "playbooks/**/*.yml",
+        "cluster/*.yml",
+        "molecule/**/*.yml",
+    ]
     paths = [path for pattern in patterns for path in REPO.glob(pattern)]
     paths.append(REPO / "tests" / "cluster" / "run.sh")
     used = set()

@@ -12,6 +12,7 @@ from ansible_support import (
     COMBINATIONS,
     NO_CLUSTER,
     REPO,
+    ROLES_DIR,
     SITE_PLAYS,
     ansible_env,
     create_vault,
@@ -36,13 +37,11 @@ def task_names_of(tasks: list) -> set:
 # The pre-flight play's tasks and the flaskapp role's check of the API keys it includes.
 PREFLIGHT_TASKS = task_names_of(
     yaml.safe_load((REPO / "playbooks" / "preflight.yml").read_text())[0]["tasks"]
-) | task_names_of(
-    yaml.safe_load((REPO / "roles" / "flaskapp" / "tasks" / "api_keys.yml").read_text())
-)
+) | task_names_of(yaml.safe_load((ROLES_DIR / "flaskapp" / "tasks" / "api_keys.yml").read_text()))
 
 
 def task_names(output: str) -> list:
-    return re.findall(r"^TASK \[(?:[\w-]+ : )?(.+?)\] \*", output, flags=re.MULTILINE)
+    return re.findall(r"^TASK \[(?:[\w.-]+ : )?(.+?)\] \*", output, flags=re.MULTILINE)
 
 
 def test_repository_ships_no_credentials():

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ansible_support import PLUGINS, REPO
+from ansible_support import PLUGINS, ROLES_DIR
 
 
 def load(path: Path, name: str):
@@ -298,10 +298,10 @@ def test_every_kind_the_fast_paths_look_for_has_a_tested_path():
     kinds = set()
     # The roles whose fast path (tasks/current.yml) reads their objects with k8s_objects, through
     # the internal role's objects entry point.
-    roles = [path.parts[-3] for path in REPO.glob("roles/*/tasks/current.yml")
+    roles = [path.parts[-3] for path in ROLES_DIR.glob("*/tasks/current.yml")
              if "tasks_from: objects.yml" in path.read_text()]  # fmt: skip
     assert sorted(roles) == ["flaskapp", "mongodb", "network_policy"]
-    for template in (t for role in roles for t in REPO.glob(f"roles/{role}/templates/*.yaml.j2")):
+    for template in (t for role in roles for t in ROLES_DIR.glob(f"{role}/templates/*.yaml.j2")):
         for line in template.read_text().splitlines():
             if line.startswith("kind: ") and "{" not in line:
                 kinds.add(line.removeprefix("kind: ").strip())

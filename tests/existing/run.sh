@@ -100,7 +100,7 @@ log "A run that forces every apply (server-side, the project's field manager) ch
 ansible-playbook playbooks/site.yml "${args[@]}" -e flaskapp_reconcile=true -e mongodb_reconcile=true \
     -e network_policy_reconcile=true >"$out/deploy-forced.log" 2>&1 ||
     { tail -n 40 "$out/deploy-forced.log" >&2; fail "site.yml forcing every apply"; }
-grep -q 'TASK \[flaskapp : Ensure the NetworkPolicies' "$out/deploy-forced.log" || fail "the forced run did not apply the service"
+grep -q 'TASK \[flask_k8s.stack.flaskapp : Ensure the NetworkPolicies' "$out/deploy-forced.log" || fail "the forced run did not apply the service"
 changes_nothing deploy-forced.log "the run forcing every apply"
 
 log "Fields edited by hand are put back by the next run"

@@ -249,7 +249,7 @@ fi
 
 log "The minikube role stops the profile, and a start finds the volume's file"
 start=$SECONDS
-ANSIBLE_ROLES_PATH=roles ansible-playbook -i localhost, tests/minikube/stop.yml -e "minikube_profile=$profile" \
+ansible-playbook -i localhost, tests/minikube/stop.yml -e "minikube_profile=$profile" \
   -e minikube_offline=true ${MINIKUBE_HOME:+-e "minikube_home=$MINIKUBE_HOME"} >"$out/stop.log" 2>&1 ||
   fail "the minikube role's stop: $(tail -n 15 "$out/stop.log")"
 [[ $(mk status -o json 2>/dev/null | tail -n 1) == *'"Host":"Stopped"'* ]] || fail "the profile is not stopped: $(mk status 2>&1 | tail -n 3)"
