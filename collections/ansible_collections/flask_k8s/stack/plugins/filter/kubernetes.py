@@ -9,6 +9,8 @@ and the labels every object of the project carries.
 {{ rendered | k8s_fingerprint(extra) }}                   the SHA-256 of rendered manifests
 {{ selector_labels | k8s_labels('database') }}           with the component and the project's
 {{ ['localhost'] | k8s_subject_alt_names(svc, ns) }}     a server certificate's names
+{{ log | k8s_last_log_line('no log available') }}        the last line of a pod's log
+{{ claims | k8s_claim_volumes(volumes) }}                each claim's volume and its data's place
 """
 
 from __future__ import annotations
@@ -161,6 +163,71 @@ def k8s_subject_alt_names(
     return list(dict.fromkeys(entries))
 
 
+def k8s_last_log_line(log: object, default: str) -> str:
+    """The last non-empty line of a log that kubernetes.core.k8s_log read (its registered
+    result), `default` when it read none (no pod, a failed read, an empty log)."""
+    lines = log.get("log_lines") if isinstance(log, Mapping) else None
+    if not isinstance(lines, list):
+        return default
+    return next((str(line) for line in reversed(lines) if line), default)
+
+
+# Where a volume's data lies, by the kind of volume: the first of these fields it has.
+VOLUME_PLACES = (("local", "path"), ("hostPath", "path"), ("csi", "volumeHandle"))
+_ABSENT = object()
+
+
+def _place(volume: Mapping) -> str:
+    spec = volume.get("spec")
+    for source, field in VOLUME_PLACES:
+        part = spec.get(source) if isinstance(spec, Mapping) else None
+        value = part.get(field, _ABSENT) if isinstance(part, Mapping) else _ABSENT
+        if value is not _ABSENT:
+            return "" if value is None else str(value)
+    return ""
+
+
+def k8s_claim_volumes(claims: object, volumes: object) -> list[dict[str, str]]:
+    """For each PersistentVolumeClaim of `claims` (the `resources` of kubernetes.core.k8s_info),
+    in order: {'claim': its name, 'volume': its bound PersistentVolume's name ('' when it has
+    none among `volumes`), 'where': 'volume <name> at <path>' (the volume's local or hostPath
+    path, else its CSI handle; ' at <path>' left out when it has none) or 'no volume yet',
+    'described': '<claim> (<where>)'}."""
+    if not isinstance(claims, list) or not isinstance(volumes, list):
+        raise AnsibleFilterError("k8s_claim_volumes takes the resources of two k8s_info reads")
+    by_name: dict[str, Mapping] = {}
+    for volume in volumes:
+        name = _name(volume)
+        if name and name not in by_name:
+            by_name[name] = volume
+    entries = []
+    for claim in claims:
+        spec = claim.get("spec") if isinstance(claim, Mapping) else None
+        bound = spec.get("volumeName") if isinstance(spec, Mapping) else None
+        volume = by_name.get(bound) if isinstance(bound, str) else None
+        if volume is None:
+            name, where = "", "no volume yet"
+        else:
+            name, place = _name(volume), _place(volume)
+            where = f"volume {name}" + (f" at {place}" if place else "")
+        claim_name = _name(claim)
+        entries.append(
+            {
+                "claim": claim_name,
+                "volume": name,
+                "where": where,
+                "described": f"{claim_name} ({where})",
+            }
+        )
+    return entries
+
+
+def _name(obj: object) -> str:
+    metadata = obj.get("metadata") if isinstance(obj, Mapping) else None
+    name = metadata.get("name") if isinstance(metadata, Mapping) else None
+    return name if isinstance(name, str) else ""
+
+
 def _is_ip(name: str) -> bool:
     try:
         ipaddress.ip_address(name)
@@ -180,4 +247,6 @@ class FilterModule:
             "k8s_label_selector": k8s_label_selector,
             "k8s_applied_object": k8s_applied_object,
             "kubeconfig_contexts": kubeconfig_contexts,
+            "k8s_last_log_line": k8s_last_log_line,
+            "k8s_claim_volumes": k8s_claim_volumes,
         }

@@ -6,6 +6,7 @@ there is none), for the decisions whether a role's objects are current.
 {{ deployment is flask_k8s.stack.k8s_scaled_below(3) }}
 {{ daemonset is flask_k8s.stack.k8s_daemonset_ready }}
 {{ deployment is flask_k8s.stack.k8s_deployment_settled(2) }}
+{{ job is flask_k8s.stack.k8s_condition('Failed') }}
 """
 
 from __future__ import annotations
@@ -75,6 +76,18 @@ def k8s_deployment_settled(obj: object, replicas: object) -> bool:
     )
 
 
+def k8s_condition(obj: object, kind: str) -> bool:
+    """Whether the object's status has a condition of type `kind` whose status is 'True' (a Job
+    that failed has one of type Failed)."""
+    conditions = _field(obj, "status", "conditions")
+    return isinstance(conditions, list) and any(
+        isinstance(condition, Mapping)
+        and condition.get("type") == kind
+        and condition.get("status") == "True"
+        for condition in conditions
+    )
+
+
 class TestModule:
     def tests(self) -> dict[str, Callable[..., bool]]:
         return {
@@ -83,4 +96,5 @@ class TestModule:
             "k8s_scaled_below": k8s_scaled_below,
             "k8s_daemonset_ready": k8s_daemonset_ready,
             "k8s_deployment_settled": k8s_deployment_settled,
+            "k8s_condition": k8s_condition,
         }
