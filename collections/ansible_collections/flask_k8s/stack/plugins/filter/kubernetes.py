@@ -11,6 +11,7 @@ and the labels every object of the project carries.
 {{ ['localhost'] | k8s_subject_alt_names(svc, ns) }}     a server certificate's names
 {{ log | k8s_last_log_line('no log available') }}        the last line of a pod's log
 {{ claims | k8s_claim_volumes(volumes) }}                each claim's volume and its data's place
+{{ pods | k8s_ready_pods }}                              the names of the ready pods
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 import yaml
 from ansible.errors import AnsibleFilterError
+from ansible_collections.flask_k8s.stack.plugins.plugin_utils.objects import field, has_condition
 
 # The labels that say an object belongs to the project and who manages it.
 PROJECT_LABELS = {
@@ -172,6 +174,20 @@ def k8s_last_log_line(log: object, default: str) -> str:
     return next((str(line) for line in reversed(lines) if line), default)
 
 
+def k8s_ready_pods(pods: object) -> list[str]:
+    """The names of the pods of `pods` (the `resources` of kubernetes.core.k8s_info for kind
+    Pod) that are Ready and not being deleted (no metadata.deletionTimestamp), in order."""
+    if not isinstance(pods, list):
+        raise AnsibleFilterError(f"k8s_ready_pods takes a list of pods, got {pods!r}")
+    return [
+        str(field(pod, "metadata", "name"))
+        for pod in pods
+        if isinstance(field(pod, "metadata"), Mapping)
+        and "deletionTimestamp" not in pod["metadata"]
+        and has_condition(pod, "Ready")
+    ]
+
+
 # Where a volume's data lies, by the kind of volume: the first of these fields it has.
 VOLUME_PLACES = (("local", "path"), ("hostPath", "path"), ("csi", "volumeHandle"))
 _ABSENT = object()
@@ -179,9 +195,9 @@ _ABSENT = object()
 
 def _place(volume: Mapping) -> str:
     spec = volume.get("spec")
-    for source, field in VOLUME_PLACES:
+    for source, key in VOLUME_PLACES:
         part = spec.get(source) if isinstance(spec, Mapping) else None
-        value = part.get(field, _ABSENT) if isinstance(part, Mapping) else _ABSENT
+        value = part.get(key, _ABSENT) if isinstance(part, Mapping) else _ABSENT
         if value is not _ABSENT:
             return "" if value is None else str(value)
     return ""
@@ -223,8 +239,7 @@ def k8s_claim_volumes(claims: object, volumes: object) -> list[dict[str, str]]:
 
 
 def _name(obj: object) -> str:
-    metadata = obj.get("metadata") if isinstance(obj, Mapping) else None
-    name = metadata.get("name") if isinstance(metadata, Mapping) else None
+    name = field(obj, "metadata", "name")
     return name if isinstance(name, str) else ""
 
 
@@ -249,4 +264,5 @@ class FilterModule:
             "kubeconfig_contexts": kubeconfig_contexts,
             "k8s_last_log_line": k8s_last_log_line,
             "k8s_claim_volumes": k8s_claim_volumes,
+            "k8s_ready_pods": k8s_ready_pods,
         }

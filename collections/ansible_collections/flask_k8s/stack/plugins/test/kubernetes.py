@@ -12,18 +12,12 @@ there is none), for the decisions whether a role's objects are current.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+
+from ansible_collections.flask_k8s.stack.plugins.plugin_utils.objects import field as _field
+from ansible_collections.flask_k8s.stack.plugins.plugin_utils.objects import has_condition
 
 # The annotation in which a role records the fingerprint of the manifests it last applied.
 FINGERPRINT_ANNOTATION = "flask-k8s.io/fingerprint"
-
-
-def _field(obj: object, *path: str) -> Any:  # noqa: ANN401 - any field of a Kubernetes object
-    for key in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
 
 
 def _count(obj: object, *path: str) -> int:
@@ -79,13 +73,7 @@ def k8s_deployment_settled(obj: object, replicas: object) -> bool:
 def k8s_condition(obj: object, kind: str) -> bool:
     """Whether the object's status has a condition of type `kind` whose status is 'True' (a Job
     that failed has one of type Failed)."""
-    conditions = _field(obj, "status", "conditions")
-    return isinstance(conditions, list) and any(
-        isinstance(condition, Mapping)
-        and condition.get("type") == kind
-        and condition.get("status") == "True"
-        for condition in conditions
-    )
+    return has_condition(obj, kind)
 
 
 class TestModule:
