@@ -10,6 +10,9 @@ and the labels every object of the project carries.
 {{ selector_labels | k8s_labels('database') }}           with the component and the project's
 {{ ['localhost'] | k8s_subject_alt_names(svc, ns) }}     a server certificate's names
 {{ log | k8s_last_log_line('no log available') }}        the last line of a pod's log
+{{ log | k8s_log_tail(5) }}                              its last 5 lines
+{{ log | k8s_log_json({}) }}                              its last JSON line, parsed
+{{ jobs | k8s_condition_reasons }}                       the reasons of their conditions
 {{ claims | k8s_claim_volumes(volumes) }}                each claim's volume and its data's place
 {{ pods | k8s_ready_pods }}                              the names of the ready pods
 """
@@ -20,6 +23,7 @@ import base64
 import binascii
 import hashlib
 import ipaddress
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -165,13 +169,57 @@ def k8s_subject_alt_names(
     return list(dict.fromkeys(entries))
 
 
-def k8s_last_log_line(log: object, default: str) -> str:
-    """The last non-empty line of a log that kubernetes.core.k8s_log read (its registered
-    result), `default` when it read none (no pod, a failed read, an empty log)."""
+def k8s_log_tail(log: object, count: int) -> list[str]:
+    """The last `count` non-empty lines of a log that kubernetes.core.k8s_log read (its
+    registered result), [] when it read none (no pod, a failed read, an empty log)."""
     lines = log.get("log_lines") if isinstance(log, Mapping) else None
-    if not isinstance(lines, list):
+    if not isinstance(lines, list) or count < 1:
+        return []
+    return [str(line) for line in lines if line][-count:]
+
+
+def k8s_last_log_line(log: object, default: str) -> str:
+    """The last non-empty line of a log that kubernetes.core.k8s_log read, `default` when it
+    read none."""
+    tail = k8s_log_tail(log, 1)
+    return tail[0] if tail else default
+
+
+_REQUIRED = object()
+
+
+def k8s_log_json(log: object, default: object = _REQUIRED) -> object:
+    """The last line of a log that kubernetes.core.k8s_log read that starts with '{', parsed as
+    JSON (a program's summary among its other output); `default` when there is none, or an
+    error without a default. A line that starts with '{' but is not JSON is an error."""
+    lines = log.get("log_lines") if isinstance(log, Mapping) else None
+    found = (
+        [str(line) for line in lines if str(line).startswith("{")]
+        if isinstance(lines, list)
+        else []
+    )
+    if not found:
+        if default is _REQUIRED:
+            raise AnsibleFilterError("k8s_log_json: the log has no line of JSON")
         return default
-    return next((str(line) for line in reversed(lines) if line), default)
+    try:
+        return json.loads(found[-1])
+    except ValueError:
+        raise AnsibleFilterError(
+            f"k8s_log_json: the log's last line that starts with '{{' is not JSON: {found[-1][:80]}"
+        ) from None
+
+
+def k8s_condition_reasons(objects: object) -> list[str]:
+    """The reason of every status condition of `objects` (the `resources` of
+    kubernetes.core.k8s_info), in order, '' for a condition without one."""
+    reasons = []
+    for obj in objects if isinstance(objects, list) else []:
+        conditions = field(obj, "status", "conditions")
+        for condition in conditions if isinstance(conditions, list) else []:
+            reason = condition.get("reason", "") if isinstance(condition, Mapping) else ""
+            reasons.append(str(reason))
+    return reasons
 
 
 def k8s_ready_pods(pods: object) -> list[str]:
@@ -263,6 +311,9 @@ class FilterModule:
             "k8s_applied_object": k8s_applied_object,
             "kubeconfig_contexts": kubeconfig_contexts,
             "k8s_last_log_line": k8s_last_log_line,
+            "k8s_log_tail": k8s_log_tail,
+            "k8s_log_json": k8s_log_json,
+            "k8s_condition_reasons": k8s_condition_reasons,
             "k8s_claim_volumes": k8s_claim_volumes,
             "k8s_ready_pods": k8s_ready_pods,
         }
