@@ -9,6 +9,12 @@ and the labels every object of the project carries.
 {{ rendered | k8s_fingerprint(extra) }}                   the SHA-256 of rendered manifests
 {{ selector_labels | k8s_labels('database') }}           with the component and the project's
 {{ ['localhost'] | k8s_subject_alt_names(svc, ns) }}     a server certificate's names
+{{ log | k8s_last_log_line('no log available') }}        the last line of a pod's log
+{{ log | k8s_log_tail(5) }}                              its last 5 lines
+{{ log | k8s_log_json({}) }}                              its last JSON line, parsed
+{{ jobs | k8s_condition_reasons }}                       the reasons of their conditions
+{{ claims | k8s_claim_volumes(volumes) }}                each claim's volume and its data's place
+{{ pods | k8s_ready_pods }}                              the names of the ready pods
 """
 
 from __future__ import annotations
@@ -17,11 +23,13 @@ import base64
 import binascii
 import hashlib
 import ipaddress
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import yaml
 from ansible.errors import AnsibleFilterError
+from ansible_collections.flask_k8s.stack.plugins.plugin_utils.objects import field, has_condition
 
 # The labels that say an object belongs to the project and who manages it.
 PROJECT_LABELS = {
@@ -161,6 +169,128 @@ def k8s_subject_alt_names(
     return list(dict.fromkeys(entries))
 
 
+def k8s_log_tail(log: object, count: int) -> list[str]:
+    """The last `count` non-empty lines of a log that kubernetes.core.k8s_log read (its
+    registered result), [] when it read none (no pod, a failed read, an empty log)."""
+    lines = log.get("log_lines") if isinstance(log, Mapping) else None
+    if not isinstance(lines, list) or count < 1:
+        return []
+    return [str(line) for line in lines if line][-count:]
+
+
+def k8s_last_log_line(log: object, default: str) -> str:
+    """The last non-empty line of a log that kubernetes.core.k8s_log read, `default` when it
+    read none."""
+    tail = k8s_log_tail(log, 1)
+    return tail[0] if tail else default
+
+
+_REQUIRED = object()
+
+
+def k8s_log_json(log: object, default: object = _REQUIRED) -> object:
+    """The last line of a log that kubernetes.core.k8s_log read that starts with '{', parsed as
+    JSON (a program's summary among its other output); `default` when there is none, or an
+    error without a default. A line that starts with '{' but is not JSON is an error."""
+    lines = log.get("log_lines") if isinstance(log, Mapping) else None
+    found = (
+        [str(line) for line in lines if str(line).startswith("{")]
+        if isinstance(lines, list)
+        else []
+    )
+    if not found:
+        if default is _REQUIRED:
+            raise AnsibleFilterError("k8s_log_json: the log has no line of JSON")
+        return default
+    try:
+        return json.loads(found[-1])
+    except ValueError:
+        raise AnsibleFilterError(
+            f"k8s_log_json: the log's last line that starts with '{{' is not JSON: {found[-1][:80]}"
+        ) from None
+
+
+def k8s_condition_reasons(objects: object) -> list[str]:
+    """The reason of every status condition of `objects` (the `resources` of
+    kubernetes.core.k8s_info), in order, '' for a condition without one."""
+    reasons = []
+    for obj in objects if isinstance(objects, list) else []:
+        conditions = field(obj, "status", "conditions")
+        for condition in conditions if isinstance(conditions, list) else []:
+            reason = condition.get("reason", "") if isinstance(condition, Mapping) else ""
+            reasons.append(str(reason))
+    return reasons
+
+
+def k8s_ready_pods(pods: object) -> list[str]:
+    """The names of the pods of `pods` (the `resources` of kubernetes.core.k8s_info for kind
+    Pod) that are Ready and not being deleted (no metadata.deletionTimestamp), in order."""
+    if not isinstance(pods, list):
+        raise AnsibleFilterError(f"k8s_ready_pods takes a list of pods, got {pods!r}")
+    return [
+        str(field(pod, "metadata", "name"))
+        for pod in pods
+        if isinstance(field(pod, "metadata"), Mapping)
+        and "deletionTimestamp" not in pod["metadata"]
+        and has_condition(pod, "Ready")
+    ]
+
+
+# Where a volume's data lies, by the kind of volume: the first of these fields it has.
+VOLUME_PLACES = (("local", "path"), ("hostPath", "path"), ("csi", "volumeHandle"))
+_ABSENT = object()
+
+
+def _place(volume: Mapping) -> str:
+    spec = volume.get("spec")
+    for source, key in VOLUME_PLACES:
+        part = spec.get(source) if isinstance(spec, Mapping) else None
+        value = part.get(key, _ABSENT) if isinstance(part, Mapping) else _ABSENT
+        if value is not _ABSENT:
+            return "" if value is None else str(value)
+    return ""
+
+
+def k8s_claim_volumes(claims: object, volumes: object) -> list[dict[str, str]]:
+    """For each PersistentVolumeClaim of `claims` (the `resources` of kubernetes.core.k8s_info),
+    in order: {'claim': its name, 'volume': its bound PersistentVolume's name ('' when it has
+    none among `volumes`), 'where': 'volume <name> at <path>' (the volume's local or hostPath
+    path, else its CSI handle; ' at <path>' left out when it has none) or 'no volume yet',
+    'described': '<claim> (<where>)'}."""
+    if not isinstance(claims, list) or not isinstance(volumes, list):
+        raise AnsibleFilterError("k8s_claim_volumes takes the resources of two k8s_info reads")
+    by_name: dict[str, Mapping] = {}
+    for volume in volumes:
+        name = _name(volume)
+        if name and name not in by_name:
+            by_name[name] = volume
+    entries = []
+    for claim in claims:
+        spec = claim.get("spec") if isinstance(claim, Mapping) else None
+        bound = spec.get("volumeName") if isinstance(spec, Mapping) else None
+        volume = by_name.get(bound) if isinstance(bound, str) else None
+        if volume is None:
+            name, where = "", "no volume yet"
+        else:
+            name, place = _name(volume), _place(volume)
+            where = f"volume {name}" + (f" at {place}" if place else "")
+        claim_name = _name(claim)
+        entries.append(
+            {
+                "claim": claim_name,
+                "volume": name,
+                "where": where,
+                "described": f"{claim_name} ({where})",
+            }
+        )
+    return entries
+
+
+def _name(obj: object) -> str:
+    name = field(obj, "metadata", "name")
+    return name if isinstance(name, str) else ""
+
+
 def _is_ip(name: str) -> bool:
     try:
         ipaddress.ip_address(name)
@@ -180,4 +310,10 @@ class FilterModule:
             "k8s_label_selector": k8s_label_selector,
             "k8s_applied_object": k8s_applied_object,
             "kubeconfig_contexts": kubeconfig_contexts,
+            "k8s_last_log_line": k8s_last_log_line,
+            "k8s_log_tail": k8s_log_tail,
+            "k8s_log_json": k8s_log_json,
+            "k8s_condition_reasons": k8s_condition_reasons,
+            "k8s_claim_volumes": k8s_claim_volumes,
+            "k8s_ready_pods": k8s_ready_pods,
         }

@@ -6,23 +6,18 @@ there is none), for the decisions whether a role's objects are current.
 {{ deployment is flask_k8s.stack.k8s_scaled_below(3) }}
 {{ daemonset is flask_k8s.stack.k8s_daemonset_ready }}
 {{ deployment is flask_k8s.stack.k8s_deployment_settled(2) }}
+{{ job is flask_k8s.stack.k8s_condition('Failed') }}
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+
+from ansible_collections.flask_k8s.stack.plugins.plugin_utils.objects import field as _field
+from ansible_collections.flask_k8s.stack.plugins.plugin_utils.objects import has_condition
 
 # The annotation in which a role records the fingerprint of the manifests it last applied.
 FINGERPRINT_ANNOTATION = "flask-k8s.io/fingerprint"
-
-
-def _field(obj: object, *path: str) -> Any:  # noqa: ANN401 - any field of a Kubernetes object
-    for key in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
 
 
 def _count(obj: object, *path: str) -> int:
@@ -75,6 +70,12 @@ def k8s_deployment_settled(obj: object, replicas: object) -> bool:
     )
 
 
+def k8s_condition(obj: object, kind: str) -> bool:
+    """Whether the object's status has a condition of type `kind` whose status is 'True' (a Job
+    that failed has one of type Failed)."""
+    return has_condition(obj, kind)
+
+
 class TestModule:
     def tests(self) -> dict[str, Callable[..., bool]]:
         return {
@@ -83,4 +84,5 @@ class TestModule:
             "k8s_scaled_below": k8s_scaled_below,
             "k8s_daemonset_ready": k8s_daemonset_ready,
             "k8s_deployment_settled": k8s_deployment_settled,
+            "k8s_condition": k8s_condition,
         }
