@@ -44,7 +44,7 @@ log() { printf '\n=== %s\n' "$*"; }
 # One line per interface, iptables chain, ipset, mount, kernel setting, cluster process (the
 # network policy engine's too) and cluster file on the host, sorted (Docker's own interfaces,
 # chains and mounts are left out: other work on the machine starts and stops containers
-# meanwhile).
+# meanwhile; where / is a private mount, a running dockerd bind-mounts /var/lib/docker itself).
 host_state() {
     {
         ip -o link show | awk -F': ' '{print "interface " $2}' | cut -d@ -f1 | grep -vE '^interface (veth|docker0$)'
@@ -56,7 +56,7 @@ host_state() {
             done
         done
         if command -v ipset >/dev/null; then ipset list -n | sed 's/^/ipset /'; fi
-        awk '{print "mount " $5}' /proc/self/mountinfo | grep -vE '^mount (/var/lib/docker/|/run/docker/)' || true
+        awk '{print "mount " $5}' /proc/self/mountinfo | grep -vE '^mount (/var/lib/docker|/run/docker)(/|$)' || true
         sysctl net.ipv4.conf.all.route_localnet vm.overcommit_memory vm.panic_on_oom kernel.panic \
             kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes 2>/dev/null | sed 's/^/sysctl /'
         for p in /proc/[0-9]*; do
