@@ -16,6 +16,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.flask_k8s.stack.plugins.plugin_utils.objects import (
+    FINGERPRINT_ANNOTATION,
+    field,
+)
 
 # The waiting states of a container that do not pass by themselves: a pod in one of them never
 # starts, so the role stops at once instead of waiting for the Job's deadline.
@@ -26,8 +30,6 @@ STUCK_REASONS = (
     "CreateContainerConfigError",
     "CreateContainerError",
 )
-# The annotation of the CronJob with the fingerprint of the manifests it was applied from.
-FINGERPRINT = "flask-k8s.io/fingerprint"
 # The phases of a pod whose Job has ended.
 ENDED = ("Succeeded", "Failed")
 
@@ -36,11 +38,6 @@ def _mapping(value: object, what: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise AnsibleFilterError(f"{what} must be a mapping, got {type(value).__name__}")
     return value
-
-
-def _field(value: object, key: str) -> Any:  # noqa: ANN401 - a field of Kubernetes JSON
-    """value[key] when value is a mapping, else None: absent, null and mistyped fields alike."""
-    return value.get(key) if isinstance(value, Mapping) else None
 
 
 def resources_of(found: object) -> list[Mapping[str, Any]]:
@@ -54,14 +51,14 @@ def resources_of(found: object) -> list[Mapping[str, Any]]:
 
 
 def _phase(pod: Mapping[str, Any]) -> str:
-    return str(_field(_field(pod, "status"), "phase") or "")
+    return str(field(pod, "status", "phase") or "")
 
 
 def pod_name(found: object, phases: Sequence[str] | None = None) -> str:
     """The name of the first pod, or of the first in one of phases; '' when there is none."""
     for pod in resources_of(found):
         if phases is None or _phase(pod) in phases:
-            return str(_field(_field(pod, "metadata"), "name") or "")
+            return str(field(pod, "metadata", "name") or "")
     return ""
 
 
@@ -73,10 +70,10 @@ def stuck(found: object) -> list[Mapping[str, Any]]:
         status
         for key in ("initContainerStatuses", "containerStatuses")
         for pod in pods
-        for status in _field(_field(pod, "status"), key) or []
+        for status in field(pod, "status", key) or []
     ]
-    waiting = [_field(_field(status, "state"), "waiting") for status in statuses]
-    return [state for state in waiting if _field(state, "reason") in STUCK_REASONS]
+    waiting = [field(status, "state", "waiting") for status in statuses]
+    return [state for state in waiting if field(state, "reason") in STUCK_REASONS]
 
 
 def stuck_text(found: object) -> str:
@@ -85,7 +82,7 @@ def stuck_text(found: object) -> str:
     if not states:
         return ""
     reasons = ", ".join(str(state["reason"]) for state in states)
-    return f"{reasons} ({_field(states[0], 'message') or ''})"
+    return f"{reasons} ({field(states[0], 'message') or ''})"
 
 
 def settled(found: object, phases: Sequence[str]) -> bool:
@@ -178,7 +175,7 @@ def upload_failure(verified: object, file: str, path: str, present: bool) -> str
             f"Nothing was restored: the backup volume already holds a different"
             f" {posixpath.basename(path)}; give the file on this host another name and run again."
         )
-    if _field(verified, "rc") != 0:
+    if field(verified, "rc") != 0:
         return (
             f"Nothing was restored: {file} arrived whole and verified, but could not be named"
             f" {path} on the backup volume ({last})."
@@ -192,8 +189,8 @@ def cronjob(found: object) -> dict[str, str]:
     has none."""
     objects = resources_of(found)
     first = objects[0] if objects else {}
-    annotations = _field(_field(first, "metadata"), "annotations")
+    annotations = field(first, "metadata", "annotations")
     return {
-        "schedule": str(_field(_field(first, "spec"), "schedule") or ""),
-        "fingerprint": str(_field(annotations, FINGERPRINT) or ""),
+        "schedule": str(field(first, "spec", "schedule") or ""),
+        "fingerprint": str(field(annotations, FINGERPRINT_ANNOTATION) or ""),
     }

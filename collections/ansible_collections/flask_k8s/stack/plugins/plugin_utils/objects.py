@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+# The annotation in which a role records the fingerprint of the manifests it last applied.
+FINGERPRINT_ANNOTATION = "flask-k8s.io/fingerprint"
+
 
 def field(obj: object, *path: str) -> Any:  # noqa: ANN401 - any field of a Kubernetes object
     """The field at `path` (keys, outermost first), None when any step is missing or not a

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from ansible_collections.flask_k8s.stack.plugins.plugin_utils.objects import (
+    FINGERPRINT_ANNOTATION,
+    has_condition,
+)
 from ansible_collections.flask_k8s.stack.plugins.plugin_utils.objects import field as _field
-from ansible_collections.flask_k8s.stack.plugins.plugin_utils.objects import has_condition
-
-# The annotation in which a role records the fingerprint of the manifests it last applied.
-FINGERPRINT_ANNOTATION = "flask-k8s.io/fingerprint"
 
 
 def _count(obj: object, *path: str) -> int:
