@@ -14,7 +14,10 @@
 #                                     it exits, forward SIGTERM/SIGINT to it and exit with it
 # Files, under $FLASK_K8S_CLUSTER_DIR (default /var/lib/flask-k8s/cluster):
 #   run/NAME.cmd      the command, one argument per line (written by the local_cluster role)
-#   run/NAME.deps     optional: files whose contents belong to the configuration
+#   run/NAME.deps     the files the component reads, written by `ensure`: every file under
+#                     config/, kubeconfig/ or pki/ that the command line names, and every such
+#                     file those files name in turn (a kubeconfig's certificate, say); the
+#                     component restarts when one of them changes
 #   run/NAME.pid (the supervisor), run/NAME.child (the component), run/NAME.restarts,
 #   run/NAME.fingerprint, logs/NAME.log
 # Every component starts with its open-file limit (soft and hard) raised as far as this script
@@ -38,6 +41,7 @@ pidfile=$dir/run/$name.pid
 childfile=$dir/run/$name.child
 restartsfile=$dir/run/$name.restarts
 stampfile=$dir/run/$name.fingerprint
+depsfile=$dir/run/$name.deps
 logfile=$dir/logs/$name.log
 self=$(readlink -f "$0")
 min_nofile=16384
@@ -98,14 +102,33 @@ supervise() {
     done
 }
 
+# The files the component reads (see run/NAME.deps above), one a line, in the order they are
+# found.
+deps() {
+    local -A seen=()
+    local -a queue=("$cmdfile")
+    local i=0 path pattern
+    pattern="$(sed 's/[][\.*^$+?(){}|]/\\&/g' <<<"$dir")/(config|kubeconfig|pki)/[A-Za-z0-9._-]+"
+    while ((i < ${#queue[@]})); do
+        while IFS= read -r path; do
+            if [[ -f $path && -z ${seen[$path]:-} ]]; then
+                seen[$path]=1
+                queue+=("$path")
+                echo "$path"
+            fi
+        done < <(grep -aoE -- "$pattern" "${queue[i]}" || true)
+        i=$((i + 1))
+    done
+}
+
+# A hash of the command line and of every file in run/NAME.deps.
 fingerprint() {
     {
         cat "$cmdfile"
-        if [[ -f $dir/run/$name.deps ]]; then
-            while IFS= read -r dep; do
-                [[ -z $dep ]] || { echo "== $dep"; cat "$dep"; }
-            done <"$dir/run/$name.deps"
-        fi
+        while IFS= read -r dep; do
+            echo "== $dep"
+            cat "$dep"
+        done <"$depsfile"
     } | sha256sum | cut -d' ' -f1
 }
 
@@ -170,6 +193,7 @@ fail() {
 ensure() {
     local ready=${1:-true} timeout=${2:-60} result pid want
     [[ -f $cmdfile ]] || { echo "$name: no command file $cmdfile" >&2; exit 2; }
+    deps >"$depsfile"
     want=$(fingerprint)
     if pid=$(running_pid) && [[ -f $stampfile && $(<"$stampfile") == "$want" ]] && nofile_ok; then
         result=unchanged
