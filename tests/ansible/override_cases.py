@@ -905,7 +905,7 @@ LOCAL_CLUSTER = {
     "local_cluster_coredns_replicas": Case("2", "0", "from 1 to 10"),
     "local_cluster_cert_days": Case("730", "0", "from 1 to 3650"),
     "local_cluster_cert_renew_days": Case(
-        "60", "365", "one less than local_cluster_cert_days", more_invalid=(("0", "from 1"),)
+        "60", "365", "from 1 to local_cluster_cert_days - 1", more_invalid=(("0", "from 1"),)
     ),
     "local_cluster_log_verbosity": Case("4", "11", "from 0 to 10"),
 }

@@ -13,6 +13,8 @@ import yaml
 from ansible_collections.flask_k8s.stack.plugins.plugin_utils.settings import (
     accepts,
     as_type,
+    bound_setting,
+    bound_value,
     describe,
 )
 from ansible_support import ansible_env as base_env
@@ -23,6 +25,7 @@ SPEC = {
     "probe_metrics_port": {"type": "int", "checks": {"off_value": 0, "min": 1024, "max": 65535}},
     "probe_low": {"type": "int", "checks": {"min": 1, "max": 10}},
     "probe_high": {"type": "int", "checks": {"min": "probe_low", "max": 10, "note": "items"}},
+    "probe_renew": {"type": "int", "checks": {"min": 1, "max": "probe_high - 1"}},
     "probe_ratio": {"type": "float", "checks": {"min": 0, "max": 1}},
     "probe_name": {"type": "str", "checks": {"format": "k8s_dns_label", "max_length": 10}},
     "probe_dir": {"type": "str", "checks": {"format": "absolute_path", "empty": True}},
@@ -45,6 +48,7 @@ DEFAULTS = {
     "probe_metrics_port": 9100,
     "probe_low": 2,
     "probe_high": 5,
+    "probe_renew": 3,
     "probe_ratio": 0.5,
     "probe_name": "web",
     "probe_dir": "",
@@ -93,8 +97,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         {
             "malformed_count": {"type": "int", "checks": {"min": 1}},
             "malformed_name": {"type": "str", "checks": {"format": "dns", "size": 3}},
+            "malformed_days": {"type": "int", "checks": {"min": 1, "max": "malformed_count + 1"}},
         },
-        {"malformed_count": 1, "malformed_name": "x"},
+        {"malformed_count": 1, "malformed_name": "x", "malformed_days": 1},
         [{"name": "Check the settings", "flask_k8s.stack.check_settings": {}}],
     )
     (root / "play.yml").write_text(
@@ -154,7 +159,7 @@ def play(project: Path, *overrides: str, role: str = "probe", playbook: str = "p
 def test_the_defaults_pass_and_the_summary_counts_what_was_checked(project):
     result = play(project)
     assert not result.get("failed"), result
-    assert result["msg"] == "11 settings and 1 rules checked."
+    assert result["msg"] == "12 settings and 1 rules checked."
 
 
 def test_every_setting_out_of_range_is_named_on_a_line_of_its_own(project):
@@ -198,6 +203,22 @@ def test_values_given_as_strings_are_read_as_the_options_type(project):
     assert not result.get("failed"), result
 
 
+def test_a_bound_below_another_setting_follows_that_setting(project):
+    result = play(project, "probe_renew=5")
+    assert result["msg"] == "probe_renew must be an integer from 1 to probe_high - 1 (4), got '5'."
+    assert not play(project, "probe_renew=4").get("failed")
+    # The setting it names, given as a string too, moves the bound.
+    assert not play(project, "probe_high=9", "probe_renew=8").get("failed")
+    result = play(project, "probe_high=9", "probe_renew=9")
+    assert result["msg"] == "probe_renew must be an integer from 1 to probe_high - 1 (8), got '9'."
+    # When the setting it names is not a number, no value passes and the message names it.
+    result = play(project, "probe_high=many")
+    assert result["msg"].splitlines() == [
+        "probe_high must be an integer from probe_low (2) to 10 (items), got 'many'.",
+        "probe_renew must be an integer from 1 to probe_high - 1, got '3'.",
+    ]
+
+
 def test_the_value_of_a_secret_setting_is_never_shown(project):
     result = play(project, "probe_password=hunter2")
     assert result["msg"] == (
@@ -232,7 +253,8 @@ def test_malformed_checks_stop_the_role_naming_each_mistake(project):
     assert result["failed"]
     assert result["msg"] == (
         "Malformed checks: malformed_count: a number's checks give its min and its max; "
-        "malformed_name: unknown key size; malformed_name: no format is called dns"
+        "malformed_name: unknown key size; malformed_name: no format is called dns; "
+        "malformed_days: max names no setting (a name, or 'name - 1')"
     )
 
 
@@ -300,6 +322,27 @@ def test_text_is_accepted_by_format_pattern_and_length(checks, value, ok):
     assert accepts("str", checks, value) is ok
 
 
+@pytest.mark.parametrize(
+    ("bound", "setting", "offset"),
+    [("days", "days", 0), ("cert_days - 1", "cert_days", 1), ("x2 - 10", "x2", 10)],
+)
+def test_a_bound_names_a_setting_and_how_much_below_it_is(bound, setting, offset):
+    assert bound_setting(bound) == (setting, offset)
+
+
+@pytest.mark.parametrize("bound", ["days + 1", "days-1", "days - x", "Days", "- 1", "", "a b"])
+def test_a_bound_that_names_no_setting_is_refused(bound):
+    with pytest.raises(ValueError, match="not a setting's name"):
+        bound_setting(bound)
+
+
+@pytest.mark.parametrize(
+    ("value", "number"), [(365, 364), (2.5, 1.5), (None, None), ("365", None), (True, None)]
+)
+def test_the_number_of_a_bound_comes_from_the_setting_read_as_a_number(value, number):
+    assert bound_value("days - 1", value) == number
+
+
 def test_the_words_of_what_is_accepted():
     assert describe("int", {"min": 1, "max": 50}) == "an integer from 1 to 50"
     assert describe("float", {"min": 0, "max": 1, "note": "a ratio"}) == (
@@ -307,6 +350,12 @@ def test_the_words_of_what_is_accepted():
     )
     assert describe("int", {"min": "low", "max": 9}, {"low": 3}) == "an integer from low (3) to 9"
     assert describe("int", {"min": "low", "max": 9}) == "an integer from low to 9"
+    assert describe("int", {"min": 1, "max": "days - 1"}, {"days - 1": 29}) == (
+        "an integer from 1 to days - 1 (29)"
+    )
+    assert describe("int", {"min": 1, "max": "days - 1"}, {"days - 1": None}) == (
+        "an integer from 1 to days - 1"
+    )
     assert describe("str", {"format": "k8s_cpu", "empty": True}) == (
         "empty or a CPU quantity such as 200m or 1"
     )

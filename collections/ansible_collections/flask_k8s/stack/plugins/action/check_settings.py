@@ -14,6 +14,8 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.flask_k8s.stack.plugins.plugin_utils.settings import (
     accepts,
     as_type,
+    bound_setting,
+    bound_value,
     describe,
     errors,
 )
@@ -76,9 +78,10 @@ class ActionModule(ActionBase):
         kind, checks = option.get("type", "str"), option["checks"]
         try:
             value = self._templar.resolve_variable_expression(name)
-            # The settings that bounds name, read as the option's type.
+            # The bounds that name a setting, from its value read as the option's type.
+            resolve = self._templar.resolve_variable_expression
             bounds = {
-                bound: as_type(kind, self._templar.resolve_variable_expression(bound))
+                bound: bound_value(bound, as_type(kind, resolve(bound_setting(bound)[0])))
                 for bound in (checks.get("min"), checks.get("max"))
                 if isinstance(bound, str)
             }

@@ -16,8 +16,8 @@ from ansible_collections.flask_k8s.stack.plugins.plugin_utils.formats import FOR
 
 # What each key of an option's `checks` holds.
 KEYS = {
-    "min": "the least number accepted, or the name of the setting that is",
-    "max": "the greatest number accepted, or the name of the setting that is",
+    "min": "the least number accepted, or the setting that is ('name' or 'name - 1')",
+    "max": "the greatest number accepted, or the setting that is ('name' or 'name - 1')",
     "off_value": "a number also accepted, that switches the setting off",
     "format": "one of the formats of plugin_utils/formats.py",
     "pattern": "a regular expression a value must contain a match of (with means)",
@@ -29,6 +29,28 @@ KEYS = {
 }
 
 
+# A bound that names a setting: its name, and an integer the bound is less than its value.
+BOUND = re.compile(r"^([a-z][a-z0-9_]*)(?: - ([0-9]+))?$")
+
+
+def bound_setting(bound: str) -> tuple[str, int]:
+    """The setting a bound names and how much less than its value the bound is:
+    'flaskapp_tls_days - 1' gives ('flaskapp_tls_days', 1). ValueError when it names none."""
+    match = BOUND.match(bound)
+    if match is None:
+        raise ValueError(f"a bound that is not a setting's name (or 'name - 1'): {bound!r}")
+    return match.group(1), int(match.group(2) or 0)
+
+
+def bound_value(bound: str, value: object) -> object:
+    """The bound's number given the value of the setting it names (read as the option's type);
+    None when that value is not a number."""
+    offset = bound_setting(bound)[1]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value - offset
+
+
 def errors(name: str, kind: str, checks: Mapping) -> list[str]:
     """What is wrong with the checks of option `name` of type `kind` ([] when nothing is)."""
     found = [f"{name}: unknown key {key}" for key in sorted(set(checks) - set(KEYS))]
@@ -38,6 +60,10 @@ def errors(name: str, kind: str, checks: Mapping) -> list[str]:
             found.append(f"{name}: a number's checks give its min and its max")
     elif numeric:
         found.append(f"{name}: min, max and off_value are for int and float options")
+    for key in ("min", "max"):
+        bound = checks.get(key)
+        if isinstance(bound, str) and BOUND.match(bound) is None:
+            found.append(f"{name}: {key} names no setting (a name, or 'name - 1')")
     if "format" in checks and checks["format"] not in FORMATS:
         found.append(f"{name}: no format is called {checks['format']}")
     if "pattern" in checks:
@@ -82,13 +108,13 @@ def as_type(kind: str, value: object) -> object:
 
 def _bound_text(bound: object, bounds: Mapping) -> str:
     if isinstance(bound, str):
-        return f"{bound} ({bounds[bound]})" if bound in bounds else bound
+        return f"{bound} ({bounds[bound]})" if bounds.get(bound) is not None else bound
     return str(bound)
 
 
 def describe(kind: str, checks: Mapping, bounds: Mapping | None = None) -> str:
     """What the option accepts: "an integer from 1 to 50", "empty or an absolute path". A bound
-    that names another setting shows its value when `bounds` has it."""
+    that names another setting shows its number when `bounds` has one."""
     bounds = bounds or {}
     note = f" ({checks['note']})" if "note" in checks else ""
     if "means" in checks:
