@@ -313,6 +313,23 @@ def test_cluster_provider_choices_are_auto_and_the_provider_roles():
         assert (ROLES_DIR / role / "tasks" / "connection.yml").is_file(), role
 
 
+def test_a_list_of_values_another_role_repeats_is_the_same_list():
+    """An argument spec cannot refer to another role's: the roles that take the same idea as a
+    setting (the provider, how images reach the cluster, who reaches the NodePorts) list the
+    same values as the role that defines it."""
+    _, providers = provider_contract()
+    cluster = yaml.safe_load((ROLES_DIR / "cluster" / "vars" / "main.yml").read_text())
+    assert sorted(options_of("backup")["backup_provider"]["choices"]) == sorted(providers)
+    assert (
+        options_of("network_policy")["network_policy_image_delivery"]["choices"]
+        == options_of("image")["image_delivery"]["choices"]
+    )
+    assert (
+        options_of("flaskapp")["flaskapp_api_exposure"]["choices"]
+        == cluster["cluster_api_exposures"]
+    )
+
+
 @pytest.mark.parametrize("role", ["mongodb", "backup"])
 def test_the_database_and_backup_roles_read_nothing_of_the_service_role(role):
     """render-combination.yml renders their manifests once for both HPA settings."""
