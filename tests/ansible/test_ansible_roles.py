@@ -73,11 +73,15 @@ def test_role_has_defaults_meta_argument_specs_and_readme(role):
 def test_the_internal_role_is_only_machinery_with_explicit_inputs():
     assert INTERNAL == ["common"]
     base = ROLES_DIR / "common"
-    # Nothing a user sets: no defaults, no vars, no main entry point.
+    # Nothing a user sets: no defaults, no main entry point; vars/ holds the role's constants
+    # (the project's field manager), none of them an input.
     assert not (base / "defaults").exists()
-    assert not (base / "vars").exists()
     specs = specs_of("common")
     assert "main" not in specs
+    constants = yaml.safe_load((base / "vars" / "main.yml").read_text())
+    inputs = {name for spec in specs.values() for name in spec["options"]}
+    assert all(name.startswith("common_") for name in constants)
+    assert not set(constants) & inputs
     for entry, spec in specs.items():
         assert (base / "tasks" / f"{entry}.yml").is_file(), entry
         for name, option in spec["options"].items():
