@@ -1,6 +1,6 @@
-"""What the backup role reads from the cluster: the pods of a Job it runs (the result of
-kubernetes.core.k8s_info for the pods of the Job), the JSON lines the backup tool writes to its
-log, and the backup CronJob.
+"""The Jobs of the backup role, and what it reads from the cluster: the pods of a Job it runs
+(the result of kubernetes.core.k8s_info for the pods of the Job), the JSON lines the backup tool
+writes to its log, and the backup CronJob.
 
 The tool writes one JSON object a line: log records carry a `level`, the lines it prints do not,
 and its last line with a `result` (done, refused or failed) says what it did, or why not, in
@@ -38,6 +38,43 @@ def _mapping(value: object, what: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise AnsibleFilterError(f"{what} must be a mapping, got {type(value).__name__}")
     return value
+
+
+# What a mode of the role's table of Jobs (backup_job_modes) may say.
+JOB_FIELDS = ("component", "database", "name", "stamped", "timeout")
+
+
+def jobs(modes: object, prefix: str, stamp: str, timeout: object) -> dict[str, dict[str, Any]]:
+    """The Jobs of the role, by mode, in the table's order, from what sets each apart (modes):
+    its component (also its container's name); database, whether its pod reaches the database
+    (else false); name, the part of the Job's name after prefix (else the mode); stamped,
+    whether the name ends with the time of the run, stamp (else true; the CronJob's Job is named
+    as the CronJob); timeout, the seconds it may run (else `timeout`, as given).
+
+    Each Job is {mode, name, component, database, timeout}."""
+    derived = {}
+    for mode, given in _mapping(modes, "the table of Jobs").items():
+        entry = _mapping(given, f"the Job of the mode {mode}")
+        unknown = sorted(set(entry) - set(JOB_FIELDS))
+        if unknown:
+            raise AnsibleFilterError(f"the Job of the mode {mode} has unknown fields: {unknown}")
+        job = {"database": False, "name": mode, "stamped": True, "timeout": timeout, **entry}
+        if not isinstance(job.get("component"), str) or not job["component"]:
+            raise AnsibleFilterError(f"the Job of the mode {mode} needs a component")
+        for flag in ("database", "stamped"):
+            if not isinstance(job[flag], bool):
+                raise AnsibleFilterError(
+                    f"{flag} of the Job of the mode {mode} must be true or false"
+                )
+        name = f"{prefix}-{job['name']}" + (f"-{stamp}" if job["stamped"] else "")
+        derived[str(mode)] = {
+            "mode": str(mode),
+            "name": name,
+            "component": job["component"],
+            "database": job["database"],
+            "timeout": job["timeout"],
+        }
+    return derived
 
 
 def resources_of(found: object) -> list[Mapping[str, Any]]:
