@@ -360,6 +360,8 @@ def test_a_verified_copy_that_could_not_take_its_name_says_the_last_line():
         " on the backup volume (mv: cannot move)."
     )
     assert upload_failure(verified(1, said_done), FILE, PATH, False).endswith(f"({said_done}).")
+    blank_last = verified(1, said_done, "mv: cannot move", "")
+    assert upload_failure(blank_last, FILE, PATH, False).endswith("(mv: cannot move).")
 
 
 @pytest.mark.parametrize(
