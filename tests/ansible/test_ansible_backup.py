@@ -7,6 +7,7 @@ database's NetworkPolicy)."""
 import base64
 import json
 import os
+import re
 import sys
 
 import pytest
@@ -93,13 +94,14 @@ def test_the_role_renders_its_claim_cronjob_and_a_job_for_each_command(combo):
         assert len(doc["metadata"]["name"]) <= 52
 
 
-def test_every_template_of_the_backup_role_is_rendered():
+def test_every_template_and_every_job_of_the_backup_role_is_rendered(combo):
+    _, documents, _ = combo
+    templates = (ROLES_DIR / "backup" / "templates").glob("*.j2")
+    kinds = {re.search(r"^kind: (\w+)$", path.read_text(), re.M)[1] for path in templates}
+    assert kinds == {doc["kind"] for doc in documents}
     variables = yaml.safe_load((ROLES_DIR / "backup" / "vars" / "main.yml").read_text())
-    templates = {
-        path.name.removesuffix(".yaml.j2")
-        for path in (ROLES_DIR / "backup" / "templates").glob("*.j2")
-    }
-    assert templates == {manifest["template"] for manifest in variables["backup_manifests"]}
+    components = [job["component"] for job in variables["backup_job_modes"].values()]
+    assert sorted(pods(documents)) == sorted(components)
 
 
 def test_backup_volume_is_2gi_of_the_providers_class(combo):

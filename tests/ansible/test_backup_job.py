@@ -1,4 +1,5 @@
-"""What the backup role reads from the Jobs it runs (plugins/plugin_utils/backup_job.py): the
+"""The backup role's Jobs, made from its table of them, and what the role reads from the Jobs it
+runs (plugins/plugin_utils/backup_job.py): the
 pods of a Job as kubernetes.core.k8s_info returns them, and the JSON lines of the backup tool's
 log, on every shape a cluster can give: no pods, a pod without statuses, a container that
 cannot start, log lines that are not JSON, no outcome line, no log at all."""
@@ -11,6 +12,7 @@ from ansible_collections.flask_k8s.stack.plugins.filter.backup_job import Filter
 from ansible_collections.flask_k8s.stack.plugins.plugin_utils.backup_job import (
     cronjob,
     job_outcome,
+    jobs,
     json_lines,
     pod_name,
     said,
@@ -358,6 +360,8 @@ def test_a_verified_copy_that_could_not_take_its_name_says_the_last_line():
         " on the backup volume (mv: cannot move)."
     )
     assert upload_failure(verified(1, said_done), FILE, PATH, False).endswith(f"({said_done}).")
+    blank_last = verified(1, said_done, "mv: cannot move", "")
+    assert upload_failure(blank_last, FILE, PATH, False).endswith("(mv: cannot move).")
 
 
 @pytest.mark.parametrize(
@@ -404,11 +408,105 @@ def test_a_cronjob_result_of_the_wrong_shape_is_refused():
         cronjob([])
 
 
+# The Jobs, from the table of what sets each apart
+
+TABLE = {
+    "scheduled": {
+        "component": "scheduled-backup",
+        "database": True,
+        "name": "backup",
+        "stamped": False,
+    },
+    "dump": {"component": "backup", "database": True},
+    "verify": {"component": "backup-verify"},
+    "transfer": {"component": "backup-copy", "name": "copy", "timeout": 600},
+}
+
+
+def test_each_job_is_made_whole_from_what_sets_it_apart():
+    made = jobs(TABLE, "mongodb", "20261206000000", 3600)
+    assert made == {
+        "scheduled": {
+            "mode": "scheduled",
+            "name": "mongodb-backup",
+            "component": "scheduled-backup",
+            "database": True,
+            "timeout": 3600,
+        },
+        "dump": {
+            "mode": "dump",
+            "name": "mongodb-dump-20261206000000",
+            "component": "backup",
+            "database": True,
+            "timeout": 3600,
+        },
+        "verify": {
+            "mode": "verify",
+            "name": "mongodb-verify-20261206000000",
+            "component": "backup-verify",
+            "database": False,
+            "timeout": 3600,
+        },
+        "transfer": {
+            "mode": "transfer",
+            "name": "mongodb-copy-20261206000000",
+            "component": "backup-copy",
+            "database": False,
+            "timeout": 600,
+        },
+    }
+    assert list(made) == list(TABLE)
+
+
+def test_the_timeout_is_kept_as_given_and_the_table_is_not_changed():
+    table = {"dump": {"component": "backup"}}
+    assert jobs(table, "db", "1", "1800")["dump"]["timeout"] == "1800"
+    assert table == {"dump": {"component": "backup"}}
+    assert jobs({}, "db", "1", 3600) == {}
+
+
+def test_before_the_time_of_the_run_is_fixed_the_names_carry_none():
+    made = jobs(TABLE, "mongodb", "", 3600)
+    assert made["scheduled"]["name"] == "mongodb-backup"
+    assert made["dump"]["name"] == "mongodb-dump-"
+
+
+@pytest.mark.parametrize(
+    ("table", "says"),
+    [
+        (None, "the table of Jobs must be a mapping, got NoneType"),
+        ([{"component": "backup"}], "the table of Jobs must be a mapping, got list"),
+        ("dump", "the table of Jobs must be a mapping, got str"),
+        ({"dump": None}, "the Job of the mode dump must be a mapping"),
+        ({"dump": "backup"}, "the Job of the mode dump must be a mapping"),
+        ({"dump": {}}, "the Job of the mode dump needs a component"),
+        ({"dump": {"component": ""}}, "the Job of the mode dump needs a component"),
+        ({"dump": {"component": 3}}, "the Job of the mode dump needs a component"),
+        (
+            {"dump": {"component": "backup", "databse": True}},
+            r"the Job of the mode dump has unknown fields: \['databse'\]",
+        ),
+        (
+            {"dump": {"component": "backup", "database": "true"}},
+            "database of the Job of the mode dump must be true or false",
+        ),
+        (
+            {"dump": {"component": "backup", "stamped": 0}},
+            "stamped of the Job of the mode dump must be true or false",
+        ),
+    ],
+)
+def test_a_table_of_the_wrong_shape_is_refused(table, says):
+    with pytest.raises(AnsibleFilterError, match=says):
+        jobs(table, "mongodb", "20261206000000", 3600)
+
+
 # The plugins
 
 
 def test_the_plugins_are_these_functions():
     assert FilterModule().filters() == {
+        "backup_jobs": jobs,
         "backup_pod_name": pod_name,
         "backup_pod_stuck": stuck_text,
         "backup_job_outcome": job_outcome,

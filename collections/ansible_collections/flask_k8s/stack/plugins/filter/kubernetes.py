@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 from ansible.errors import AnsibleFilterError
+from ansible_collections.flask_k8s.stack.plugins.plugin_utils.logs import last_line, result_lines
 from ansible_collections.flask_k8s.stack.plugins.plugin_utils.objects import field, has_condition
 
 # The labels that say an object belongs to the project and who manages it.
@@ -180,9 +181,9 @@ def k8s_log_tail(log: object, count: int) -> list[str]:
 
 def k8s_last_log_line(log: object, default: str) -> str:
     """The last non-empty line of a log that kubernetes.core.k8s_log read, `default` when it
-    read none."""
-    tail = k8s_log_tail(log, 1)
-    return tail[0] if tail else default
+    read none; a result of another shape reads as none (the line explains a failure, which an
+    error here would hide)."""
+    return last_line(result_lines(log, "log_lines", strict=False), default)
 
 
 _REQUIRED = object()

@@ -1,6 +1,6 @@
-"""What the backup role reads from the cluster: the pods of a Job it runs (the result of
-kubernetes.core.k8s_info for the pods of the Job), the JSON lines the backup tool writes to its
-log, and the backup CronJob.
+"""The Jobs of the backup role, and what it reads from the cluster: the pods of a Job it runs
+(the result of kubernetes.core.k8s_info for the pods of the Job), the JSON lines the backup tool
+writes to its log, and the backup CronJob.
 
 The tool writes one JSON object a line: log records carry a `level`, the lines it prints do not,
 and its last line with a `result` (done, refused or failed) says what it did, or why not, in
@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.flask_k8s.stack.plugins.plugin_utils.logs import last_line, result_lines
 from ansible_collections.flask_k8s.stack.plugins.plugin_utils.objects import (
     FINGERPRINT_ANNOTATION,
     field,
@@ -38,6 +39,43 @@ def _mapping(value: object, what: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise AnsibleFilterError(f"{what} must be a mapping, got {type(value).__name__}")
     return value
+
+
+# What a mode of the role's table of Jobs (backup_job_modes) may say.
+JOB_FIELDS = ("component", "database", "name", "stamped", "timeout")
+
+
+def jobs(modes: object, prefix: str, stamp: str, timeout: object) -> dict[str, dict[str, Any]]:
+    """The Jobs of the role, by mode, in the table's order, from what sets each apart (modes):
+    its component (also its container's name); database, whether its pod reaches the database
+    (else false); name, the part of the Job's name after prefix (else the mode); stamped,
+    whether the name ends with the time of the run, stamp (else true; the CronJob's Job is named
+    as the CronJob); timeout, the seconds it may run (else `timeout`, as given).
+
+    Each Job is {mode, name, component, database, timeout}."""
+    derived = {}
+    for mode, given in _mapping(modes, "the table of Jobs").items():
+        entry = _mapping(given, f"the Job of the mode {mode}")
+        unknown = sorted(set(entry) - set(JOB_FIELDS))
+        if unknown:
+            raise AnsibleFilterError(f"the Job of the mode {mode} has unknown fields: {unknown}")
+        job = {"database": False, "name": mode, "stamped": True, "timeout": timeout, **entry}
+        if not isinstance(job.get("component"), str) or not job["component"]:
+            raise AnsibleFilterError(f"the Job of the mode {mode} needs a component")
+        for flag in ("database", "stamped"):
+            if not isinstance(job[flag], bool):
+                raise AnsibleFilterError(
+                    f"{flag} of the Job of the mode {mode} must be true or false"
+                )
+        name = f"{prefix}-{job['name']}" + (f"-{stamp}" if job["stamped"] else "")
+        derived[str(mode)] = {
+            "mode": str(mode),
+            "name": name,
+            "component": job["component"],
+            "database": job["database"],
+            "timeout": job["timeout"],
+        }
+    return derived
 
 
 def resources_of(found: object) -> list[Mapping[str, Any]]:
@@ -90,17 +128,6 @@ def settled(found: object, phases: Sequence[str]) -> bool:
     return any(_phase(pod) in phases for pod in resources_of(found)) or bool(stuck(found))
 
 
-def _lines(result: object, key: str) -> list[str]:
-    """The lines under key of a module's result (k8s_log's log_lines, k8s_exec's
-    stderr_lines); none when the module was skipped or failed before it had any."""
-    lines = _mapping(result, "the registered result").get(key)
-    if lines is None:
-        return []
-    if not isinstance(lines, Sequence) or isinstance(lines, str):
-        raise AnsibleFilterError(f"{key} must be a list of lines, got {lines!r}")
-    return [line for line in lines if isinstance(line, str)]
-
-
 def json_lines(lines: Sequence[str]) -> list[dict[str, Any]]:
     """The lines that are JSON objects, parsed; other lines (a stack trace, a shell's error,
     a line cut off) are skipped."""
@@ -131,7 +158,7 @@ def job_outcome(found: object, log: object, job: object) -> dict[str, Any]:
     found is the k8s_info result for the Job's pods, log the k8s_log result of the first pod
     (skipped when there is none), job the Job's entry of backup_jobs (name, timeout)."""
     job = _mapping(job, "the Job")
-    lines = _lines(log, "log_lines")
+    lines = result_lines(log, "log_lines")
     parsed = json_lines(lines)
     outcome = said(lines)
     if not outcome:
@@ -147,7 +174,7 @@ def _why(found: object, lines: list[str], job: Mapping[str, Any]) -> str:
     pods = resources_of(found)
     if not pods or _phase(pods[0]) not in ENDED:
         return f"The Job {name} did not finish within {job.get('timeout')} s."
-    last = next((line for line in reversed(lines) if line), "it left no log")
+    last = last_line(lines, "it left no log")
     return f"The Job {name} failed: {last}"
 
 
@@ -157,9 +184,9 @@ def upload_failure(verified: object, file: str, path: str, present: bool) -> str
     verified is the k8s_exec result of the command that verifies the copy with the tool and
     moves it to path (its stderr carries the tool's log), file the file on this host, present
     whether a file of the name of path was on the volume before (then the copy is not named)."""
-    lines = _lines(verified, "stderr_lines")
+    lines = result_lines(verified, "stderr_lines")
     outcome = said(lines)
-    last = lines[-1] if lines else "no output"
+    last = last_line(lines, "no output")
     result = outcome.get("result")
     if result == "refused":
         message = str(outcome.get("message", ""))
