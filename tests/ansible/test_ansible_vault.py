@@ -525,6 +525,11 @@ def test_preflight_accepts_the_keys_setup_makes(vault):
         vault.env(),
     )
     assert "Ensure the API keys are well-formed" in result.stdout
+    # Every role's settings were checked, the internal role's (which has none) included, and
+    # nothing failed on the way, not even an item the play let pass.
+    assert "item=common" in result.stdout
+    assert "failed:" not in result.stdout
+    assert "[ERROR]" not in result.stdout + result.stderr
 
 
 def test_ansible_vault_before_setup_stops_with_one_sentence_and_encrypts_nothing(vault, tmp_path):
