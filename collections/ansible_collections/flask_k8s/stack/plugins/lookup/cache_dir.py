@@ -46,8 +46,8 @@ _raw:
 import os
 from collections.abc import Mapping
 
-from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
+from ansible_collections.flask_k8s.stack.plugins.plugin_utils.paths import inside
 
 
 def cache_dir(environ: Mapping[str, str]) -> str:
@@ -62,21 +62,7 @@ def cache_dir(environ: Mapping[str, str]) -> str:
 
 def below(root: str, term: object) -> str:
     """The path of `term`, relative to `root`, below `root`."""
-    if not isinstance(term, str) or not term.strip():
-        raise AnsibleLookupError(
-            f"cache_dir: each path must be a non-empty string relative to the cache directory, "
-            f"got {term!r}."
-        )
-    if os.path.isabs(term):
-        raise AnsibleLookupError(
-            f"cache_dir: {term} is absolute; give a path relative to the cache directory ({root})."
-        )
-    path = os.path.normpath(os.path.join(root, term))
-    if path != root and not path.startswith(root.rstrip(os.sep) + os.sep):
-        raise AnsibleLookupError(
-            f"cache_dir: {term} leaves the cache directory ({root}); give a path inside it."
-        )
-    return path
+    return inside("cache_dir", root, "the cache directory", term)
 
 
 class LookupModule(LookupBase):

@@ -52,6 +52,7 @@ from pathlib import Path
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
+from ansible_collections.flask_k8s.stack.plugins.plugin_utils.paths import inside
 
 # Where the collection lies below the project's root.
 COLLECTION_DIR = Path("collections", "ansible_collections", "flask_k8s", "stack")
@@ -73,21 +74,7 @@ def project_root(plugin_file: str) -> Path:
 
 def project_path(root: Path, term: object) -> str:
     """The absolute path of `term`, a path relative to `root` that exists."""
-    if not isinstance(term, str) or not term.strip():
-        raise AnsibleLookupError(
-            f"project_path: each path must be a non-empty string relative to the project's "
-            f"root, got {term!r}."
-        )
-    if os.path.isabs(term):
-        raise AnsibleLookupError(
-            f"project_path: {term} is absolute; give a path relative to the project's root "
-            f"({root})."
-        )
-    path = os.path.normpath(os.path.join(root, term))
-    if path != str(root) and not path.startswith(str(root) + os.sep):
-        raise AnsibleLookupError(
-            f"project_path: {term} leaves the project's root ({root}); give a path inside it."
-        )
+    path = inside("project_path", str(root), "the project's root", term)
     if not os.path.exists(path):
         raise AnsibleLookupError(f"project_path: {term} does not exist in the project at {root}.")
     return path
