@@ -173,10 +173,9 @@ def k8s_subject_alt_names(
 def k8s_log_tail(log: object, count: int) -> list[str]:
     """The last `count` non-empty lines of a log that kubernetes.core.k8s_log read (its
     registered result), [] when it read none (no pod, a failed read, an empty log)."""
-    lines = log.get("log_lines") if isinstance(log, Mapping) else None
-    if not isinstance(lines, list) or count < 1:
+    if count < 1:
         return []
-    return [str(line) for line in lines if line][-count:]
+    return [line for line in result_lines(log, "log_lines", strict=False) if line][-count:]
 
 
 def k8s_last_log_line(log: object, default: str) -> str:
