@@ -1,7 +1,7 @@
 """The local_cluster role's probe (module local_cluster_probe) and its verdict (filter
 local_cluster_verdict): the binaries of build.sh --status, the fingerprint of the role's files,
-the health checks, and what a run decides and says from them; and the certificates a converge
-renews (module local_cluster_certificates).
+the health checks and the certificates close to their end, and what a run decides and says
+from them.
 
 The probe runs for real against stand-ins written here: a build script, a service script and a
 kubectl that answer as the real ones do, and certificates made with openssl.
@@ -17,7 +17,6 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.flask_k8s.stack.plugins.filter import local_cluster as verdicts
 from ansible_collections.flask_k8s.stack.plugins.module_utils import local_cluster as shared
-from ansible_collections.flask_k8s.stack.plugins.modules import local_cluster_certificates as certs
 from ansible_collections.flask_k8s.stack.plugins.modules import local_cluster_probe as probes
 
 CACHE = "/cache/bin"
@@ -183,32 +182,6 @@ def test_certificates_that_end_within_the_days_or_cannot_be_read_are_expiring(pk
         str(pki / "broken.crt")
     ]
     assert shared.expiring_certificates(str(pki / "missing"), 86400, shared.run) == []
-
-
-def openssl_end_date(crt: Path) -> str:
-    done = subprocess.run(
-        ["openssl", "x509", "-noout", "-enddate", "-in", str(crt)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip().removeprefix("notAfter=")
-
-
-def test_the_renewed_certificates_are_named_with_the_date_they_end(pki: Path):
-    end = openssl_end_date(pki / "apiserver.crt")
-    assert certs.renewals(str(pki), 30, shared.run) == {
-        "renew": ["apiserver", "broken"],
-        "count": 2,
-        "summary": f"apiserver (until {end}), broken (until )",
-    }
-    assert certs.renewals(str(pki), 5, shared.run)["renew"] == ["broken"]
-    assert certs.renewals(str(pki / "missing"), 30, shared.run) == {
-        "renew": [],
-        "count": 0,
-        "summary": "",
-    }
-    assert shared.end_date(str(pki / "missing.crt"), shared.run) == ""
 
 
 def executable(path: Path, text: str) -> str:

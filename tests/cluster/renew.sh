@@ -35,7 +35,7 @@ converge() {
 
 before=$(serials)
 converge "$@"
-tr -s ' \n' '  ' <"$log" | grep -o 'Renewing [0-9]* certificate(s)[^:]*' || fail "the converge renewed nothing"
+tr -s ' \n' '  ' <"$log" | grep -o 'Renewed [0-9]* certificate(s)[^:]*' || fail "the converge renewed nothing"
 after=$(serials)
 while read -r cert serial; do
     [[ $(grep "^$cert " <<<"$before") != "$cert $serial" ]] || fail "$cert.crt was not renewed ($serial)"

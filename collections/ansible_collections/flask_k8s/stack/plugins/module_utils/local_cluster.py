@@ -1,4 +1,4 @@
-"""What the local cluster's modules share: running a command, and the certificates' expiry."""
+"""What the local cluster's probe uses: running a command, and the certificates' expiry."""
 
 from __future__ import annotations
 
@@ -50,9 +50,3 @@ def certificate_name(path: str) -> str:
     """A certificate's name: its file's without .crt."""
     return os.path.basename(path).removesuffix(".crt")
 
-
-def end_date(crt: str, runner: Runner) -> str:
-    """When a certificate ends, as openssl prints it (`Dec  5 00:00:00 2027 GMT`); empty when
-    openssl cannot read it."""
-    output = runner(["openssl", "x509", "-noout", "-enddate", "-in", crt], {})[1]
-    return output.rstrip("\n").split("=")[1] if "=" in output else ""
