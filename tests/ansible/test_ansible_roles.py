@@ -339,6 +339,17 @@ def test_a_list_of_values_another_role_repeats_is_the_same_list():
     )
 
 
+def test_both_providers_that_run_a_kubelet_put_back_the_kernel_settings_it_changes():
+    """The kubelet changes kernel settings that are not namespaced: the local cluster and the
+    minikube profile each record and restore them, and name the same ones."""
+    local = yaml.safe_load((ROLES_DIR / "local_cluster" / "vars" / "main.yml").read_text())
+    minikube = yaml.safe_load((ROLES_DIR / "minikube" / "vars" / "main.yml").read_text())
+    kubelet = minikube["minikube_host_sysctls"]
+    assert kubelet
+    assert local["local_cluster_component_sysctls"][-len(kubelet) :] == kubelet
+    assert not set(local["local_cluster_sysctls"]) & set(local["local_cluster_component_sysctls"])
+
+
 @pytest.mark.parametrize("role", ["mongodb", "backup"])
 def test_the_database_and_backup_roles_read_nothing_of_the_service_role(role):
     """render-combination.yml renders their manifests once for both HPA settings."""
