@@ -56,7 +56,7 @@ _MINIKUBE_RESERVED = {
 
 def _matches(pattern: re.Pattern[str]) -> Callable[[object], bool]:
     def test(value: object) -> bool:
-        return isinstance(value, str) and pattern.match(value) is not None
+        return isinstance(value, str) and pattern.fullmatch(value) is not None
 
     return test
 
@@ -68,9 +68,9 @@ def k8s_label_map(value: object) -> bool:
         and len(value) > 0
         and all(
             isinstance(name, str)
-            and _LABEL_NAME.match(name) is not None
+            and _LABEL_NAME.fullmatch(name) is not None
             and isinstance(text, str)
-            and _LABEL_VALUE.match(text) is not None
+            and _LABEL_VALUE.fullmatch(text) is not None
             for name, text in value.items()
         )
     )
@@ -80,7 +80,7 @@ def k8s_env_map(value: object) -> bool:
     """A mapping of environment variable names to scalar values (possibly empty)."""
     return isinstance(value, Mapping) and all(
         isinstance(name, str)
-        and _ENV_NAME.match(name) is not None
+        and _ENV_NAME.fullmatch(name) is not None
         and isinstance(setting, str | int | float | bool)
         for name, setting in value.items()
     )
@@ -103,7 +103,7 @@ def host_address(value: object) -> bool:
     try:
         ipaddress.ip_address(value.removeprefix("[").removesuffix("]"))
     except ValueError:
-        return _HOST_NAME.match(value) is not None and len(value) <= 253
+        return _HOST_NAME.fullmatch(value) is not None and len(value) <= 253
     return True
 
 
@@ -112,7 +112,7 @@ def minikube_profile(value: object) -> bool:
     return (
         isinstance(value, str)
         and len(value) > 1
-        and _MINIKUBE_PROFILE.match(value) is not None
+        and _MINIKUBE_PROFILE.fullmatch(value) is not None
         and value.lower() not in _MINIKUBE_RESERVED
     )
 

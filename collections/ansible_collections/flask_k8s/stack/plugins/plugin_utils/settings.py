@@ -36,7 +36,7 @@ BOUND = re.compile(r"^([a-z][a-z0-9_]*)(?: - ([0-9]+))?$")
 def bound_setting(bound: str) -> tuple[str, int]:
     """The setting a bound names and how much less than its value the bound is:
     'flaskapp_tls_days - 1' gives ('flaskapp_tls_days', 1). ValueError when it names none."""
-    match = BOUND.match(bound)
+    match = BOUND.fullmatch(bound)
     if match is None:
         raise ValueError(f"a bound that is not a setting's name (or 'name - 1'): {bound!r}")
     return match.group(1), int(match.group(2) or 0)
@@ -62,7 +62,7 @@ def errors(name: str, kind: str, checks: Mapping) -> list[str]:
         found.append(f"{name}: min, max and off_value are for int and float options")
     for key in ("min", "max"):
         bound = checks.get(key)
-        if isinstance(bound, str) and BOUND.match(bound) is None:
+        if isinstance(bound, str) and BOUND.fullmatch(bound) is None:
             found.append(f"{name}: {key} names no setting (a name, or 'name - 1')")
     if "format" in checks and checks["format"] not in FORMATS:
         found.append(f"{name}: no format is called {checks['format']}")
@@ -155,7 +155,13 @@ def accepts(kind: str, checks: Mapping, value: object, bounds: Mapping | None = 
     if "format" in checks:
         ok = FORMATS[checks["format"]].test(value)
     if "pattern" in checks:
-        ok = ok and isinstance(value, str) and re.search(checks["pattern"], value) is not None
+        # A pattern's $ also matches before a final newline, which no setting ends with.
+        ok = (
+            ok
+            and isinstance(value, str)
+            and not value.endswith("\n")
+            and re.search(checks["pattern"], value) is not None
+        )
     length = len(value) if isinstance(value, str | list | Mapping) else 0
     if "min_length" in checks:
         ok = ok and length >= checks["min_length"]
