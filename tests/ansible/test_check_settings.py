@@ -324,6 +324,17 @@ def test_a_number_is_accepted_within_its_bounds_inclusive(checks, value, ok):
         ({"format": "home_path"}, "~/x", True),
         ({"format": "file"}, __file__, True),
         ({"format": "directory"}, __file__, False),
+        ({"format": "port_range"}, "30000-32767", True),
+        ({"format": "port_range"}, "1-65535", True),
+        ({"format": "port_range"}, "0-100", False),
+        ({"format": "port_range"}, "100-100", False),
+        ({"format": "port_range"}, "32767-30000", False),
+        ({"format": "port_range"}, "30000-65536", False),
+        ({"format": "port_range"}, "30000:32767", False),
+        ({"format": "port_range"}, "30000", False),
+        ({"format": "port_range"}, " 1-2", False),
+        ({"format": "port_range"}, "1-2\n", False),
+        ({"format": "port_range"}, 30000, False),
     ],
 )
 def test_text_is_accepted_by_format_pattern_and_length(checks, value, ok):

@@ -532,3 +532,42 @@ def test_the_cleanup_report_says_what_was_removed_and_where_the_volumes_are(
 def test_a_cleanup_report_of_other_input_fails(lines: object, delete: object):
     with pytest.raises(AnsibleFilterError, match="local_cluster_cleanup_report"):
         verdicts.local_cluster_cleanup_report(lines, delete)  # type: ignore[arg-type]
+
+
+OVERLAP = (
+    "local_cluster_pod_cidr ({pods}) and local_cluster_service_cidr ({services}) must not overlap."
+)
+DNS = (
+    "local_cluster_dns_ip must be an address inside local_cluster_service_cidr ({services})"
+    " other than the API server's {api}, got '{dns}'."
+)
+
+
+@pytest.mark.parametrize(
+    ("pods", "services", "dns", "problems"),
+    [
+        ("10.244.0.0/24", "10.96.0.0/24", "10.96.0.10", []),
+        ("10.244.0.0/16", "10.96.0.0/12", "10.96.0.10", []),
+        ("10.96.1.0/24", "10.96.0.0/16", "10.96.0.10", [OVERLAP]),
+        ("10.0.0.0/8", "10.96.0.0/16", "10.96.0.10", [OVERLAP]),
+        # A pod CIDR with host bits is its network.
+        ("10.96.0.5/24", "10.96.0.0/24", "10.96.0.10", [OVERLAP]),
+        ("10.244.0.0/24", "10.96.0.0/24", "10.97.0.10", [DNS]),
+        ("10.244.0.0/24", "10.96.0.0/24", "10.96.0.1", [DNS]),
+        ("10.244.0.0/24", "10.96.0.0/24", "dns", [DNS]),
+        ("10.244.0.0/24", "10.96.0.0/24", "", [DNS]),
+        ("10.244.0.0/24", "10.96.0.0/24", "fd00::10", [DNS]),
+        ("10.96.0.0/24", "10.96.0.0/24", "10.96.0.1", [OVERLAP, DNS]),
+        # A setting that is no IPv4 network is named by its own check, not related here.
+        ("10.244.0.0", "10.96.0.0/24", "10.97.0.10", []),
+        ("10.244.0.0/24", "everything", "x", []),
+        ("fd00::/64", "10.96.0.0/24", "10.97.0.10", []),
+        (None, "10.96.0.0/24", "10.97.0.10", []),
+    ],
+)
+def test_network_problems_name_each_conflict_between_the_networks(
+    pods: object, services: str, dns: str, problems: list[str]
+):
+    api = "10.96.0.1"
+    found = verdicts.local_cluster_network_problems(pods, services, dns, api)
+    assert found == [p.format(pods=pods, services=services, dns=dns, api=api) for p in problems]

@@ -11,6 +11,15 @@ this fingerprint. A cluster converged here before of which no component runs is 
 restarted, and the reason says why it takes it for a restart of the host or a kill of its
 processes.
 
+local_cluster_network_problems: one sentence for each way the cluster's networks conflict.
+
+    {{ local_cluster_pod_cidr | flask_k8s.stack.local_cluster_network_problems(
+         local_cluster_service_cidr, local_cluster_dns_ip, local_cluster_apiserver_service_ip) }}
+
+The pod and Service networks must not overlap, and CoreDNS's address must be one of the Service
+network other than the API server's. A network that is no IPv4 network is not related to the
+others: its own check (the role's argument spec) names it.
+
 local_cluster_cleanup_report: what the output of files/cluster-cleanup.sh says, one line a thing
 it removed (or `nothing to remove`), then one line `volumes: ...` on the volumes.
 
@@ -20,6 +29,7 @@ it removed (or `nothing to remove`), then one line `volumes: ...` on the volumes
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -133,9 +143,45 @@ def local_cluster_cleanup_report(
     }
 
 
+def _network(cidr: object) -> ipaddress.IPv4Network | None:
+    if "/" not in str(cidr):
+        return None
+    try:
+        network = ipaddress.ip_network(str(cidr), strict=False)
+    except ValueError:
+        return None
+    return network if isinstance(network, ipaddress.IPv4Network) else None
+
+
+def local_cluster_network_problems(
+    pod_cidr: object, service_cidr: object, dns_ip: object, apiserver_ip: object
+) -> list[str]:
+    """Each conflict between the pod network, the Service network and CoreDNS's address."""
+    pods, services = _network(pod_cidr), _network(service_cidr)
+    if pods is None or services is None:
+        return []
+    problems = []
+    if pods.overlaps(services):
+        problems.append(
+            f"local_cluster_pod_cidr ({pod_cidr}) and local_cluster_service_cidr ({service_cidr})"
+            " must not overlap."
+        )
+    try:
+        dns = ipaddress.IPv4Address(str(dns_ip))
+    except ValueError:
+        dns = None
+    if dns is None or dns not in services or str(dns) == str(apiserver_ip):
+        problems.append(
+            f"local_cluster_dns_ip must be an address inside local_cluster_service_cidr"
+            f" ({service_cidr}) other than the API server's {apiserver_ip}, got '{dns_ip}'."
+        )
+    return problems
+
+
 class FilterModule:
     def filters(self) -> dict[str, Callable[..., object]]:
         return {
             "local_cluster_verdict": local_cluster_verdict,
             "local_cluster_cleanup_report": local_cluster_cleanup_report,
+            "local_cluster_network_problems": local_cluster_network_problems,
         }

@@ -24,6 +24,7 @@ _LABEL_NAME = re.compile(
 )
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 _IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*[A-Za-z0-9_.-]$")
+_PORT_RANGE = re.compile(r"^[0-9]{1,5}-[0-9]{1,5}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HOST_NAME = re.compile(
     r"^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$"
@@ -107,6 +108,14 @@ def host_address(value: object) -> bool:
     return True
 
 
+def port_range(value: object) -> bool:
+    """FIRST-LAST: two port numbers, the first below the second."""
+    if not isinstance(value, str) or _PORT_RANGE.fullmatch(value) is None:
+        return False
+    first, last = (int(port) for port in value.split("-"))
+    return 1 <= first < last <= 65535
+
+
 def minikube_profile(value: object) -> bool:
     """A name minikube accepts for a profile."""
     return (
@@ -162,6 +171,7 @@ FORMATS: dict[str, Format] = {
         "a registry host[:port][/path] without a scheme, such as registry.example.com:5000",
     ),
     "host_address": Format(host_address, "a host name or IP address"),
+    "port_range": Format(port_range, "FIRST-LAST with 1 <= FIRST < LAST <= 65535"),
     "minikube_profile": Format(
         minikube_profile,
         "a minikube profile name (DNS labels joined by dots, 2 characters or more,"
