@@ -49,4 +49,3 @@ def expiring_certificates(pki_dir: str, seconds: int, runner: Runner) -> list[st
 def certificate_name(path: str) -> str:
     """A certificate's name: its file's without .crt."""
     return os.path.basename(path).removesuffix(".crt")
-
