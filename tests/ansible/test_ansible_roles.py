@@ -92,7 +92,8 @@ def test_the_internal_role_is_only_machinery_with_explicit_inputs():
             assert name.startswith("common_"), name
             assert option.get("type"), name
             assert option.get("description"), name
-    # Every call passes the entry point's required inputs by name.
+    # Every call names an entry point (without .yml, so that Ansible checks the inputs against
+    # its spec) and passes its required inputs by name.
     calls = 0
     for path in ROLES_DIR.glob("*/tasks/*.yml"):
         for task in yaml.safe_load(path.read_text()) or []:
@@ -100,7 +101,8 @@ def test_the_internal_role_is_only_machinery_with_explicit_inputs():
             if include.get("name") != "flask_k8s.stack.common":
                 continue
             calls += 1
-            entry = include["tasks_from"].removesuffix(".yml")
+            entry = include["tasks_from"]
+            assert entry in specs, (path, entry)
             required = {n for n, o in specs[entry]["options"].items() if o.get("required")}
             assert required <= set(task.get("vars", {})), (path, required)
     assert calls >= 3
