@@ -199,10 +199,10 @@ def parse_names(spec_name: str, names: list[str]) -> list[x509.GeneralName]:
     """The subject alternative names `DNS:name` and `IP:address` as general names."""
     parsed: list[x509.GeneralName] = []
     for entry in names:
-        kind, _, value = entry.partition(":")
-        if kind == "DNS" and value:
+        kind, colon, value = entry.partition(":")
+        if colon and kind == "DNS" and value:
             parsed.append(x509.DNSName(value))
-        elif kind == "IP":
+        elif colon and kind == "IP":
             try:
                 parsed.append(x509.IPAddress(ipaddress.ip_address(value)))
             except ValueError:
@@ -554,7 +554,8 @@ def main() -> None:
                     "ca": {"type": "str"},
                 },
             },
-            "key_pairs": {"type": "list", "elements": "str", "default": []},
+            # Names of files, not keys.
+            "key_pairs": {"type": "list", "elements": "str", "default": [], "no_log": False},
         },
         supports_check_mode=True,
     )
