@@ -183,8 +183,9 @@ class Spec:
     common_name: str
     days: int
     organization: str | None = None
-    usage: list[str] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)
+    # Extended key usages and subject alternative names, as parsed by plan().
+    usage: list[x509.ObjectIdentifier] = field(default_factory=list)
+    names: list[x509.GeneralName] = field(default_factory=list)
     ca: str | None = None
 
 
@@ -240,21 +241,16 @@ def mismatch(
         return "its CA flag differs"
     if spec.ca is not None:
         usages = _extension(cert, x509.ExtendedKeyUsage)
-        wanted = {getattr(ExtendedKeyUsageOID, USAGES[u]) for u in spec.usage}
-        if set(usages or []) != wanted:
+        if set(usages or []) != set(spec.usage):
             return "its usages differ"
         sans = _extension(cert, x509.SubjectAlternativeName)
-        if set(sans or []) != set(parse_names(spec.name, spec.names)):
+        if set(sans or []) != set(spec.names):
             return "its names differ"
     try:
         cert.verify_directly_issued_by(ca_cert or cert)
     except (ValueError, TypeError, InvalidSignature):
         return "its CA differs"
     return None
-
-
-def _not_after(cert: x509.Certificate) -> datetime.datetime:
-    return cert.not_valid_after_utc
 
 
 def issue(
@@ -291,17 +287,10 @@ def issue(
                 _key_usage(signing=False, encipherment=isinstance(key, rsa.RSAPrivateKey)),
                 critical=True,
             )
-            .add_extension(
-                x509.ExtendedKeyUsage(
-                    [getattr(ExtendedKeyUsageOID, USAGES[u]) for u in spec.usage]
-                ),
-                critical=False,
-            )
+            .add_extension(x509.ExtendedKeyUsage(spec.usage), critical=False)
         )
         if spec.names:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName(parse_names(spec.name, spec.names)), False
-            )
+            builder = builder.add_extension(x509.SubjectAlternativeName(spec.names), False)
     return builder.sign(signer, hashes.SHA256())
 
 
@@ -408,10 +397,11 @@ class Pki:
                 reason = "it cannot be read"
             else:
                 reason = mismatch(cert, spec, key, ca_cert)
-                if reason is None and _not_after(cert) <= renew_before:
+                end = cert.not_valid_after_utc
+                if reason is None and end <= renew_before:
                     reason = "it ends within the renewal days"
                     self.renewed.append(spec.name)
-                    self.ends.append(f"{spec.name} (until {_not_after(cert):%Y-%m-%d %H:%M} UTC)")
+                    self.ends.append(f"{spec.name} (until {end:%Y-%m-%d %H:%M} UTC)")
                 if reason is None:
                     return cert, key
         self.issued.append({"name": spec.name, "reason": reason})
@@ -452,8 +442,8 @@ def plan(params: dict[str, Any]) -> tuple[list[Spec], list[Spec]]:
             common_name=c["common_name"],
             days=params["days"],
             organization=c.get("organization"),
-            usage=list(c["usage"]),
-            names=list(c.get("subject_alt_name") or []),
+            usage=[getattr(ExtendedKeyUsageOID, USAGES[u]) for u in c["usage"]],
+            names=parse_names(c["name"], c.get("subject_alt_name") or []),
             ca=c.get("ca") or ca_names[0],
         )
         for c in params["certificates"]
@@ -466,7 +456,6 @@ def plan(params: dict[str, Any]) -> tuple[list[Spec], list[Spec]]:
             )
         if not cert.usage:
             raise PkiError(f"Certificate {cert.name}: usage names no extended key usage.")
-        parse_names(cert.name, cert.names)
     names = ca_names + [c.name for c in certificates] + list(params["key_pairs"])
     for name in names:
         if not name or "/" in name or name.startswith("."):
