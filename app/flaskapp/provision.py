@@ -32,6 +32,9 @@ from .config import ConfigError, load_settings
 PROG = "flaskapp.provision"
 AUTH_FAILED = 18
 NOT_IMPLEMENTED = 238
+# A database keeps the administrator its data was created with: refused credentials are not
+# those (the role that runs this Job recognises the line by these words).
+ADMIN_REFUSED = "the database refused the administrator credentials"
 
 
 class ProvisionError(RuntimeError):
@@ -65,7 +68,9 @@ def _wait_for_server(client: MongoClient, deadline: float) -> None:
             return
         except OperationFailure as exc:
             if exc.code == AUTH_FAILED:
-                raise ProvisionError("administrator authentication failed") from None
+                raise ProvisionError(
+                    f"{ADMIN_REFUSED}: they are not those its data was created with"
+                ) from None
             raise
         except ConnectionFailure as exc:
             if time.monotonic() >= deadline:

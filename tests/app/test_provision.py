@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -12,9 +13,10 @@ import uuid
 
 import pytest
 from conftest import needs_ferretdb
+from flaskapp.provision import ADMIN_REFUSED
 from pymongo import MongoClient, uri_parser
 from pymongo.errors import OperationFailure
-from support import APP_DIR, FerretDB, mongo_uri
+from support import APP_DIR, REPO, FerretDB, mongo_uri
 
 
 def admin_env(mongo) -> dict[str, str]:
@@ -126,8 +128,19 @@ def test_wrong_admin_password_fails_with_one_line(mongo, app_user):
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr.strip().splitlines() == [
-        "flaskapp.provision: error: administrator authentication failed"
+        "flaskapp.provision: error: the database refused the administrator credentials:"
+        " they are not those its data was created with"
     ]
+
+
+def test_the_mongodb_role_recognises_refused_administrator_credentials():
+    # The role's rescue tells the user how to recover when the Job's last line has these words
+    # (a re-run cannot help there); elsewhere it says a re-run replaces the Job.
+    role = REPO / "collections/ansible_collections/flask_k8s/stack/roles/mongodb"
+    tasks = role / "tasks/provision.yml"
+    words = re.findall(r"'([^']+)' in mongodb_provision_line", tasks.read_text())
+    assert len(words) == 1
+    assert words[0] in ADMIN_REFUSED
 
 
 @pytest.mark.parametrize("missing", ["MONGODB_PASSWORD", "MONGODB_ADMIN_USERNAME"])
