@@ -9,7 +9,8 @@ MONGODB_TIMEOUT_MS, capped at 10 s), then makes sure user
 MONGODB_USERNAME exists in MONGODB_DATABASE with password MONGODB_PASSWORD and role readWrite
 on that database only. It prints one line saying what it did (created, password updated,
 roles updated, unchanged) and never prints a password. On failure it prints one line and
-exits non-zero: 1 for a server-side failure, 2 for bad configuration.
+exits non-zero: 1 for a server-side failure, 2 for bad configuration, 3 when the database
+refuses the administrator credentials (2 and 3 are certain: a retry fails the same way).
 
 FerretDB 1.24 (with --test-enable-new-auth) implements createUser/updateUser/usersInfo but
 refuses any non-empty "roles" (it has authentication, no authorization): there the user is
@@ -30,6 +31,9 @@ from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 from .config import ConfigError, load_settings
 
 PROG = "flaskapp.provision"
+# Exit codes of failures that a retry cannot mend (the Job fails at once on them).
+EXIT_CONFIG = 2
+EXIT_ADMIN_REFUSED = 3
 AUTH_FAILED = 18
 NOT_IMPLEMENTED = 238
 # A database keeps the administrator its data was created with: refused credentials are not
@@ -39,6 +43,10 @@ ADMIN_REFUSED = "the database refused the administrator credentials"
 
 class ProvisionError(RuntimeError):
     pass
+
+
+class AdminRefused(ProvisionError):
+    """The administrator credentials are not those of the database's data."""
 
 
 def _require(env: Mapping[str, str], name: str) -> str:
@@ -68,7 +76,7 @@ def _wait_for_server(client: MongoClient, deadline: float) -> None:
             return
         except OperationFailure as exc:
             if exc.code == AUTH_FAILED:
-                raise ProvisionError(
+                raise AdminRefused(
                     f"{ADMIN_REFUSED}: they are not those its data was created with"
                 ) from None
             raise
@@ -160,7 +168,10 @@ def main(env: Mapping[str, str] | None = None) -> int:
         line = provision(env)
     except ConfigError as exc:
         print(f"{PROG}: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
+    except AdminRefused as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_ADMIN_REFUSED
     except ProvisionError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1

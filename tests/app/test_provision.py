@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 from conftest import needs_ferretdb
-from flaskapp.provision import ADMIN_REFUSED
+from flaskapp.provision import ADMIN_REFUSED, EXIT_ADMIN_REFUSED, EXIT_CONFIG
 from pymongo import MongoClient, uri_parser
 from pymongo.errors import OperationFailure
 from support import APP_DIR, REPO, FerretDB, mongo_uri
@@ -125,7 +125,8 @@ def test_wrong_admin_password_fails_with_one_line(mongo, app_user):
         "MONGODB_DATABASE": database,
     }
     result = provision(env)
-    assert result.returncode == 1
+    # 3: certain, so the Job's pod failure policy fails the Job at once instead of retrying.
+    assert result.returncode == EXIT_ADMIN_REFUSED == 3
     assert result.stdout == ""
     assert result.stderr.strip().splitlines() == [
         "flaskapp.provision: error: the database refused the administrator credentials:"
@@ -143,12 +144,27 @@ def test_the_mongodb_role_recognises_refused_administrator_credentials():
     assert words[0] in ADMIN_REFUSED
 
 
+def test_the_provisioning_job_fails_at_once_on_the_certain_exit_codes():
+    # The Job's pod failure policy ends it on the exits that no retry mends, and on no other
+    # (a database still starting is retried).
+    job = REPO / "collections/ansible_collections/flask_k8s/stack/roles/mongodb/templates"
+    text = (job / "provision-job.yaml.j2").read_text()
+    rules = re.findall(
+        r"- action: FailJob\s+onExitCodes:\s+containerName: provision\s+"
+        r"operator: In\s+values: \[([0-9, ]+)\]",
+        text,
+    )
+    assert [sorted(int(code) for code in rule.split(",")) for rule in rules] == [
+        sorted([EXIT_CONFIG, EXIT_ADMIN_REFUSED])
+    ]
+
+
 @pytest.mark.parametrize("missing", ["MONGODB_PASSWORD", "MONGODB_ADMIN_USERNAME"])
 def test_missing_setting_is_a_configuration_error(mongo, missing):
     env = {**admin_env(mongo), "MONGODB_USERNAME": "u", "MONGODB_PASSWORD": "p"}
     env[missing] = ""
     result = provision(env)
-    assert result.returncode == 2
+    assert result.returncode == EXIT_CONFIG == 2
     assert (
         result.stderr.strip() == f"flaskapp.provision: configuration error: {missing} must be set"
     )
