@@ -15,7 +15,8 @@
 #      listing without its byte budget, workers that slow clients exhaust, an autoscaler that
 #      cannot scale; with EXISTING_TEST_DISRUPTIVE_BREAKS=true, pods that die at once) and must
 #      fail, naming the check and the property; the next site.yml puts the broken fields back
-#      and the smoke and dns checks pass again;
+#      and the smoke and dns checks pass again; a run with another administrator password
+#      stops at the provisioning Job, failed by its pod failure policy, saying how to recover;
 #   4. teardown.yml removes the deployment and deletes its data (the volumes of its claims, by
 #      their provisioner), the registry is stopped.
 # Throwaway credentials and vault password live in $out; nothing in group_vars/ is touched.
@@ -248,6 +249,25 @@ said deploy-unbroken.log 'HorizontalPodAutoscaler/flask-mongodb/flask-app was ch
 ansible-playbook playbooks/verify.yml "${args[@]}" -e verify_only=smoke,dns >"$out/verify-unbroken.log" 2>&1 ||
     { tail -n 30 "$out/verify-unbroken.log" >&2; fail "verify.yml after site.yml put the broken fields back; full log $out/verify-unbroken.log"; }
 echo "site.yml put the broken fields back; smoke and dns pass again"
+
+log "site.yml with another administrator password stops at the provisioning Job, at once"
+# The database keeps the administrator its data was created with: the Job's pod exits 3, its
+# pod failure policy fails it, and the role says so and how to recover (no wait for a deadline).
+(umask 077 && printf 'vault_mongodb_root_password: %s\n' "$(head -c 24 /dev/urandom | base64 | tr -dc A-Za-z0-9)" >"$out/other-admin.yml")
+start=$SECONDS
+if ansible-playbook playbooks/site.yml "${args[@]}" -e "@$out/other-admin.yml" >"$out/deploy-other-admin.log" 2>&1; then
+    fail "site.yml with another administrator password passed"
+fi
+echo "refused in $((SECONDS - start)) s"
+said deploy-other-admin.log 'could not create the application user: flaskapp.provision: error: the database refused the administrator credentials' ||
+    { tail -n 30 "$out/deploy-other-admin.log" >&2; fail "site.yml with another administrator password did not say that the database refused it"; }
+said deploy-other-admin.log 'deploy again with the credentials the data was created with' ||
+    fail "site.yml with another administrator password did not say how to recover"
+reasons=$(k get jobs -l app.kubernetes.io/component=provisioner \
+    -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Failed")].reason}{"\n"}{end}')
+[[ $reasons == PodFailurePolicy ]] ||
+    fail "the provisioning Job did not fail by its pod failure policy (Failed reasons: '${reasons//$'\n'/ }')"
+echo "the provisioning Job failed by its pod failure policy; site.yml said how to recover"
 
 log "teardown.yml with teardown_delete_data=true deletes the volumes of the claims"
 claims=$(kubectl -n flask-mongodb get pvc -o jsonpath='{range .items[*]}{.spec.volumeName}{"\n"}{end}')
