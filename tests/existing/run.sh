@@ -16,7 +16,9 @@
 #      cannot scale; with EXISTING_TEST_DISRUPTIVE_BREAKS=true, pods that die at once) and must
 #      fail, naming the check and the property; the next site.yml puts the broken fields back
 #      and the smoke and dns checks pass again; a run with another administrator password
-#      stops at the provisioning Job, failed by its pod failure policy, saying how to recover;
+#      stops at the provisioning Job, failed by its pod failure policy, the live Secret
+#      unchanged; a run with a rotated application password replaces it once the Job proved it,
+#      and smoke passes;
 #   4. teardown.yml removes the deployment and deletes its data (the volumes of its claims, by
 #      their provisioner), the registry is stopped.
 # Throwaway credentials and vault password live in $out; nothing in group_vars/ is touched.
@@ -252,8 +254,15 @@ echo "site.yml put the broken fields back; smoke and dns pass again"
 
 log "site.yml with another administrator password stops at the provisioning Job, at once"
 # The database keeps the administrator its data was created with: the Job's pod exits 3, its
-# pod failure policy fails it, and the role says so and how to recover (no wait for a deadline).
-(umask 077 && printf 'vault_mongodb_root_password: %s\n' "$(head -c 24 /dev/urandom | base64 | tr -dc A-Za-z0-9)" >"$out/other-admin.yml")
+# pod failure policy fails it, the credentials never reach the live Secret, and the role says
+# so and how to recover (no wait for a deadline).
+# secret_digest KEY: the SHA-256 of one key of the live credentials Secret (never the value).
+secret_digest() { k get secret mongodb-credentials -o "jsonpath={.data.$1}" | sha256sum | cut -d' ' -f1; }
+# staged_left: the staged Secret and provisioning Jobs in the namespace, by name.
+staged_left() { k get secret,job -l app.kubernetes.io/instance=mongodb -o name | grep -E 'staged|provision' || true; }
+random_password() { head -c 24 /dev/urandom | base64 | tr -dc A-Za-z0-9; }
+(umask 077 && printf 'vault_mongodb_root_password: %s\n' "$(random_password)" >"$out/other-admin.yml")
+root_before=$(secret_digest root-password)
 start=$SECONDS
 if ansible-playbook playbooks/site.yml "${args[@]}" -e "@$out/other-admin.yml" >"$out/deploy-other-admin.log" 2>&1; then
     fail "site.yml with another administrator password passed"
@@ -261,13 +270,30 @@ fi
 echo "refused in $((SECONDS - start)) s"
 said deploy-other-admin.log 'could not create the application user: flaskapp.provision: error: the database refused the administrator credentials' ||
     { tail -n 30 "$out/deploy-other-admin.log" >&2; fail "site.yml with another administrator password did not say that the database refused it"; }
-said deploy-other-admin.log 'deploy again with the credentials the data was created with' ||
+said deploy-other-admin.log 'The Secret mongodb-credentials is unchanged' ||
+    fail "site.yml with another administrator password did not say that the Secret is unchanged"
+said deploy-other-admin.log 'Deploy again with the credentials the data was created with' ||
     fail "site.yml with another administrator password did not say how to recover"
 reasons=$(k get jobs -l app.kubernetes.io/component=provisioner \
     -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Failed")].reason}{"\n"}{end}')
 [[ $reasons == PodFailurePolicy ]] ||
     fail "the provisioning Job did not fail by its pod failure policy (Failed reasons: '${reasons//$'\n'/ }')"
-echo "the provisioning Job failed by its pod failure policy; site.yml said how to recover"
+[[ $(secret_digest root-password) == "$root_before" ]] || fail "the refused administrator password reached the live Secret"
+k get secret mongodb-credentials-staged >/dev/null 2>&1 && fail "the refused credentials were left in mongodb-credentials-staged"
+echo "the provisioning Job failed by its pod failure policy; the live Secret is unchanged; site.yml said how to recover"
+
+log "site.yml with a rotated application password: proven by the Job, then the Secret and the pods"
+(umask 077 && printf 'vault_mongodb_app_password: %s\n' "$(random_password)" >"$out/rotated-app.yml")
+app_before=$(secret_digest app-password)
+ansible-playbook playbooks/site.yml "${args[@]}" -e "@$out/rotated-app.yml" >"$out/deploy-rotated.log" 2>&1 ||
+    { tail -n 40 "$out/deploy-rotated.log" >&2; fail "site.yml with a rotated application password"; }
+[[ $(secret_digest app-password) != "$app_before" ]] || fail "the rotated application password did not reach the live Secret"
+[[ $(secret_digest root-password) == "$root_before" ]] || fail "the rotation changed the administrator password in the live Secret"
+left=$(staged_left)
+[[ -z $left ]] || fail "the rotation left $(echo "$left" | xargs)"
+ansible-playbook playbooks/verify.yml "${args[@]}" -e verify_only=smoke >"$out/verify-rotated.log" 2>&1 ||
+    { tail -n 30 "$out/verify-rotated.log" >&2; fail "verify.yml after the rotation; full log $out/verify-rotated.log"; }
+echo "the application password rotated: the Secret holds it, nothing staged is left, smoke passes"
 
 log "teardown.yml with teardown_delete_data=true deletes the volumes of the claims"
 claims=$(kubectl -n flask-mongodb get pvc -o jsonpath='{range .items[*]}{.spec.volumeName}{"\n"}{end}')
