@@ -14,8 +14,9 @@ prints one JSON line with its totals last, which verify.yml reads from the Job's
   write  POST /data on the same schedule, each record tagged with a run marker and a sequence
          number; a failed write is retried (it may have been stored: that is how duplicates
          arise); afterwards every acknowledged id is read back and the listing is scanned for
-         the marker, counting lost, changed and duplicated records; then the marker's records
-         are deleted;
+         the marker, counting lost, changed and duplicated records (a lost one is read once
+         more a moment later, and what answered the first 404 is kept); then the marker's
+         records are deleted;
   slow   holds --slow-connections connections open for the whole run, half sending a request
          line and one header line a second without ever finishing, half sending complete
          headers and then a body one byte a second; a connection the server closes is opened
@@ -64,6 +65,8 @@ TIMEOUT = 5.0
 GRACE = 10.0
 # Seconds the write mode spends reading its records back, and again deleting them.
 READ_BACK_SECONDS = 120.0
+# Seconds after which the write mode reads its lost records once more.
+READ_AGAIN_SECONDS = 2.0
 
 
 class BadBody(Exception):
@@ -375,27 +378,62 @@ class Writer:
             return
 
 
+def _answer_of(exc: urllib.error.HTTPError) -> str:
+    """What answered an error status: the status, the Server and Content-Type headers and the
+    start of the body, to tell the service's own answer from another server's."""
+    try:
+        body = exc.read(160).decode("utf-8", "replace")
+    except OSError as error:
+        body = f"(unreadable: {type(error).__name__})"
+    headers = exc.headers or {}
+    return (
+        f"{exc.code} server={headers.get('Server', '-')} type={headers.get('Content-Type', '-')}"
+        f" body={' '.join(body.split())}"
+    )
+
+
+def _answers(url: str) -> bool:
+    """Whether one GET of ``url`` is answered with a 2xx and a JSON body."""
+    try:
+        _request("GET", url)
+    except Exception:  # any failure: not answered
+        return False
+    return True
+
+
 def _read_back(base: str, acked: dict[int, str], marker: str, deadline: float) -> dict[str, Any]:
     """Reads every acknowledged record back by id, then lists the marker's records. A record
     answered 404 is lost, one with other content changed; one that could not be read (any other
     failure, after retries until ``deadline``) is unreadable, by kind. A listing that fails is
-    named in ``listing_error``, and the counts already made stand."""
-    missing = changed = 0
+    named in ``listing_error``, and the counts already made stand. The lost records are read
+    once more, READ_AGAIN_SECONDS later: ``lost_found_later`` counts those found then (a window
+    in which the service answered 404, not a loss), and ``first_404`` says what answered the
+    first 404."""
+    missing: list[str] = []
+    changed = 0
+    first_404 = ""
     unreadable: Counter[str] = Counter()
     for sequence, record_id in acked.items():
         try:
             _, record, _ = _patient("GET", f"{base}/data/{record_id}", deadline)
         except Exception as exc:  # counted: lost when 404, else unreadable by kind
             if isinstance(exc, urllib.error.HTTPError) and exc.code == 404:
-                missing += 1
+                missing.append(record_id)
+                first_404 = first_404 or _answer_of(exc)
             else:
                 unreadable[_classify(exc)] += 1
             continue
         data = record.get("data", {})
         if data.get("loadgen") != marker or data.get("seq") != sequence:
             changed += 1
+    found_later = 0
+    if missing:
+        time.sleep(READ_AGAIN_SECONDS)
+        found_later = sum(_answers(f"{base}/data/{record_id}") for record_id in missing)
     counts: dict[str, Any] = {
-        "lost": missing,
+        "lost": len(missing),
+        "lost_found_later": found_later,
+        "first_404": first_404,
         "changed": changed,
         "unreadable": sum(unreadable.values()),
         "unreadable_kinds": dict(unreadable),
@@ -407,6 +445,8 @@ def _read_back(base: str, acked: dict[int, str], marker: str, deadline: float) -
     try:
         stored = [item for item in _pages(base, deadline) if item["data"].get("loadgen") == marker]
     except Exception as exc:  # reported: the records read by id are counted above
+        if isinstance(exc, urllib.error.HTTPError) and exc.code == 404 and not first_404:
+            counts["first_404"] = _answer_of(exc)
         return {**counts, "listing_error": _classify(exc)}
     sequences = Counter(item["data"].get("seq") for item in stored)
     return {

@@ -35,6 +35,9 @@ class Store:
     # Once set, GET /data answers this status, and GET /data/<id> of a record held the other.
     listing_status: int = 200
     record_status: int = 200
+    # The next this-many GET /data/<id> are answered 404 by "another server" (a page that is
+    # not the service's), whether the record is held or not.
+    foreign_404s: int = 0
     acknowledged: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -80,6 +83,8 @@ class Handler(BaseHTTPRequestHandler):
             self._answer(self.store.listing_status, {"code": "failed"})
         elif path == "/data":
             self._list(query)
+        elif path.startswith("/data/") and self._foreign_404():
+            self._answer(404, b"<html>404 page not found</html>", "text/html")
         elif path.startswith("/data/"):
             record = self.store.records.get(path.removeprefix("/data/"))
             if record is None:
@@ -88,6 +93,13 @@ class Handler(BaseHTTPRequestHandler):
                 self._answer(self.store.record_status, record)
         else:
             self._answer(404, {"code": "not_found"})
+
+    def _foreign_404(self) -> bool:
+        with self.store.lock:
+            if self.store.foreign_404s <= 0:
+                return False
+            self.store.foreign_404s -= 1
+            return True
 
     def _list(self, query: str) -> None:
         params = dict(part.split("=", 1) for part in query.split("&") if "=" in part)
@@ -264,7 +276,29 @@ def test_an_acknowledged_write_the_server_forgot_is_counted_lost(server: Server,
     summary = write(server, capsys, rate=30, marker="run-2")
     assert summary["acknowledged"] == 30
     assert summary["lost"] == 6
+    # Read again, they are still missing; the first 404 was the service's own.
+    assert summary["lost_found_later"] == 0
+    assert summary["first_404"].startswith("404 ")
+    assert "type=application/json" in summary["first_404"]
+    assert '{"code": "not_found"}' in summary["first_404"]
     assert summary["stored"] == summary["deleted"] == 24
+
+
+def test_records_answered_404_for_a_moment_are_told_from_lost_ones(
+    server: Server, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Something other than the service answers the first reads 404: the records are counted
+    # lost (a client saw them missing), found by the read a moment later, and what answered
+    # is named.
+    monkeypatch.setattr(loadgen, "READ_AGAIN_SECONDS", 0.1)
+    server.store.foreign_404s = 7
+    summary = write(server, capsys, rate=30, marker="run-6")
+    assert summary["acknowledged"] == 30
+    assert summary["lost"] == summary["lost_found_later"] == 7
+    assert summary["first_404"].startswith("404 server=BaseHTTP/")
+    assert summary["first_404"].endswith(" type=text/html body=<html>404 page not found</html>")
+    assert summary["stored"] == summary["deleted"] == 30
+    assert summary["listing_error"] == ""
 
 
 def test_a_database_that_lost_everything_is_reported_not_a_crash(
@@ -277,6 +311,7 @@ def test_a_database_that_lost_everything_is_reported_not_a_crash(
     summary = write(server, capsys, rate=10, marker="run-4")
     assert summary["acknowledged"] == 10
     assert summary["lost"] == 10
+    assert summary["lost_found_later"] == 0
     assert summary["listing_error"] == "http_404"
     assert summary["stored"] == summary["deleted"] == 0
     assert summary["remaining"] is None
