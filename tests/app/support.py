@@ -7,6 +7,7 @@ import ipaddress
 import json
 import multiprocessing
 import os
+import random
 import resource
 import secrets
 import select
@@ -75,7 +76,33 @@ WRITER = Bearer(WRITE_KEY)
 READER = Bearer(READ_KEY)
 
 
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (32768 where it cannot be read)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_PORT_FLOOR = 10000
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
+    """A port nothing listens on, below the kernel's ephemeral range and not handed out before
+    in this run. bind(0) and outgoing connections take their ports from that range, so none of
+    them can take this port between this check and the server's own bind."""
+    low = _ephemeral_low()
+    candidates = [port for port in range(_PORT_FLOOR, low) if port not in _handed_out]
+    random.shuffle(candidates)
+    for port in candidates[:500]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
