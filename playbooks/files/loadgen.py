@@ -406,9 +406,9 @@ def _read_back(base: str, acked: dict[int, str], marker: str, deadline: float) -
     answered 404 is lost, one with other content changed; one that could not be read (any other
     failure, after retries until ``deadline``) is unreadable, by kind. A listing that fails is
     named in ``listing_error``, and the counts already made stand. The lost records are read
-    once more, READ_AGAIN_SECONDS later: ``lost_found_later`` counts those found then (a window
-    in which the service answered 404, not a loss), and ``first_404`` says what answered the
-    first 404."""
+    once more, ``read_again_seconds`` (READ_AGAIN_SECONDS) later: ``lost_found_later`` counts
+    those found then (a window in which the service answered 404, not a loss), and
+    ``first_404`` says what answered the first 404."""
     missing: list[str] = []
     changed = 0
     first_404 = ""
@@ -433,6 +433,7 @@ def _read_back(base: str, acked: dict[int, str], marker: str, deadline: float) -
     counts: dict[str, Any] = {
         "lost": len(missing),
         "lost_found_later": found_later,
+        "read_again_seconds": READ_AGAIN_SECONDS,
         "first_404": first_404,
         "changed": changed,
         "unreadable": sum(unreadable.values()),

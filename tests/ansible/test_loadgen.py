@@ -295,6 +295,7 @@ def test_records_answered_404_for_a_moment_are_told_from_lost_ones(
     summary = write(server, capsys, rate=30, marker="run-6")
     assert summary["acknowledged"] == 30
     assert summary["lost"] == summary["lost_found_later"] == 7
+    assert summary["read_again_seconds"] == 0.1
     assert summary["first_404"].startswith("404 server=BaseHTTP/")
     assert summary["first_404"].endswith(" type=text/html body=<html>404 page not found</html>")
     assert summary["stored"] == summary["deleted"] == 30
