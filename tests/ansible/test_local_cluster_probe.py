@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.flask_k8s.stack.plugins.filter import local_cluster as verdicts
 from ansible_collections.flask_k8s.stack.plugins.module_utils import local_cluster as shared
 from ansible_collections.flask_k8s.stack.plugins.modules import local_cluster_probe as probes
+from ansible_support import ROLES_DIR
 
 CACHE = "/cache/bin"
 
@@ -571,3 +573,57 @@ def test_network_problems_name_each_conflict_between_the_networks(
     api = "10.96.0.1"
     found = verdicts.local_cluster_network_problems(pods, services, dns, api)
     assert found == [p.format(pods=pods, services=services, dns=dns, api=api) for p in problems]
+
+
+def test_the_settings_are_those_of_the_defaults_less_those_of_a_run_in_their_order():
+    text = """---
+local_cluster_state: present
+local_cluster_dir: /d
+# a comment
+local_cluster_reconcile: false
+local_cluster_delete_volumes: false
+local_cluster_log_verbosity: 1
+"""
+    assert verdicts.local_cluster_settings(text) == [
+        "local_cluster_dir",
+        "local_cluster_log_verbosity",
+    ]
+
+
+def test_the_settings_of_the_role_s_defaults_are_every_setting_but_those_of_a_run():
+    defaults = ROLES_DIR / "local_cluster" / "defaults" / "main.yml"
+    names = verdicts.local_cluster_settings(defaults.read_text())
+    assert "local_cluster_pod_cidr" in names
+    assert "local_cluster_apiserver_port" in names
+    assert not set(names) & set(verdicts.RUN_SETTINGS)
+    assert len(names) == len(yaml.safe_load(defaults.read_text())) - len(verdicts.RUN_SETTINGS)
+
+
+@pytest.mark.parametrize(
+    "defaults",
+    [
+        None,
+        1,
+        ["local_cluster_dir"],
+        {"local_cluster_dir": "/d"},
+        "",
+        "- a\n- b\n",
+        "just text",
+        "1: one\n",
+        "a: [b\n",
+    ],
+    ids=[
+        "none",
+        "a number",
+        "a list",
+        "a mapping",
+        "empty",
+        "a YAML list",
+        "a YAML string",
+        "a number key",
+        "no YAML",
+    ],
+)
+def test_settings_of_anything_but_the_text_of_a_yaml_mapping_fail(defaults: object):
+    with pytest.raises(AnsibleFilterError, match="local_cluster_settings"):
+        verdicts.local_cluster_settings(defaults)

@@ -20,6 +20,14 @@ The pod and Service networks must not overlap, and CoreDNS's address must be one
 network other than the API server's. A network that is no IPv4 network is not related to the
 others: its own check (the role's argument spec) names it.
 
+local_cluster_settings: the names of the settings that shape the cluster, in their order.
+
+    {{ lookup('ansible.builtin.file', role_path ~ '/defaults/main.yml')
+       | flask_k8s.stack.local_cluster_settings }}
+
+Takes the text of the role's defaults; every setting but those that say what a run does
+(RUN_SETTINGS) goes into the fingerprint of a converged cluster.
+
 local_cluster_cleanup_report: what the output of files/cluster-cleanup.sh says, one line a thing
 it removed (or `nothing to remove`), then one line `volumes: ...` on the volumes.
 
@@ -34,6 +42,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import yaml
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 
@@ -48,6 +57,9 @@ NOTHING = "nothing to remove"
 # Volume lines that say nothing changed.
 VOLUMES_UNCHANGED = re.compile(r"^volumes: (kept|none) ")
 VOLUMES_KEPT_HINT = " (local_cluster_delete_volumes=true deletes them)."
+# Settings that say what a run does, not what the cluster is: a change of them alone leaves a
+# converged cluster current.
+RUN_SETTINGS = ("local_cluster_state", "local_cluster_reconcile", "local_cluster_delete_volumes")
 # What the verdict reads of the probe's result.
 PROBE_KEYS = (
     "stamp",
@@ -119,6 +131,21 @@ def local_cluster_verdict(
     return {"current": current, "restart_reason": reason, "message": message}
 
 
+def local_cluster_settings(defaults: object) -> list[str]:
+    """The names the YAML mapping `defaults` defines, less RUN_SETTINGS, in their order."""
+    try:
+        settings = yaml.safe_load(defaults) if isinstance(defaults, str) else None
+    except yaml.YAMLError as exc:
+        raise AnsibleFilterError(
+            f"local_cluster_settings: the defaults are no YAML: {exc}"
+        ) from None
+    if not isinstance(settings, dict) or not all(isinstance(name, str) for name in settings):
+        raise AnsibleFilterError(
+            f"local_cluster_settings: expects the text of a YAML mapping, got {defaults!r}"
+        )
+    return [name for name in settings if name not in RUN_SETTINGS]
+
+
 def local_cluster_cleanup_report(
     lines: list[str], delete_volumes: object = False
 ) -> dict[str, Any]:
@@ -183,5 +210,6 @@ class FilterModule:
         return {
             "local_cluster_verdict": local_cluster_verdict,
             "local_cluster_cleanup_report": local_cluster_cleanup_report,
+            "local_cluster_settings": local_cluster_settings,
             "local_cluster_network_problems": local_cluster_network_problems,
         }
