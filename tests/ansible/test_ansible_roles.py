@@ -341,15 +341,27 @@ def test_a_list_of_values_another_role_repeats_is_the_same_list():
     )
 
 
+def task_vars(role: str, tasks: str, name: str) -> list[str]:
+    """The list `name` of the one task of roles/<role>/tasks/<tasks> that defines it."""
+    found = [
+        task["vars"][name]
+        for task in yaml.safe_load((ROLES_DIR / role / "tasks" / tasks).read_text())
+        if name in task.get("vars", {})
+    ]
+    assert len(found) == 1, f"roles/{role}/tasks/{tasks} defines {name} {len(found)} times"
+    assert isinstance(found[0], list), found[0]
+    return found[0]
+
+
 def test_both_providers_that_run_a_kubelet_put_back_the_kernel_settings_it_changes():
     """The kubelet changes kernel settings that are not namespaced: the local cluster and the
     minikube profile each record and restore them, and name the same ones."""
     local = yaml.safe_load((ROLES_DIR / "local_cluster" / "vars" / "main.yml").read_text())
-    minikube = yaml.safe_load((ROLES_DIR / "minikube" / "vars" / "main.yml").read_text())
-    kubelet = minikube["minikube_host_sysctls"]
+    components = task_vars("local_cluster", "host.yml", "local_cluster_component_sysctls")
+    kubelet = task_vars("minikube", "start.yml", "minikube_host_sysctls")
     assert kubelet
-    assert local["local_cluster_component_sysctls"][-len(kubelet) :] == kubelet
-    assert not set(local["local_cluster_sysctls"]) & set(local["local_cluster_component_sysctls"])
+    assert components[-len(kubelet) :] == kubelet
+    assert not set(local["local_cluster_sysctls"]) & set(components)
 
 
 @pytest.mark.parametrize("role", ["mongodb", "backup"])
