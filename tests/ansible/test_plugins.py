@@ -69,6 +69,29 @@ def test_labels_are_the_selector_the_component_and_the_project():
     assert selector == {"app.kubernetes.io/name": "mongodb", "app.kubernetes.io/instance": "db"}
 
 
+def test_selector_labels_name_the_component_and_its_instance():
+    selector = FILTERS.k8s_selector_labels("mongodb", "db")
+    assert selector == {"app.kubernetes.io/name": "mongodb", "app.kubernetes.io/instance": "db"}
+    assert list(selector) == ["app.kubernetes.io/name", "app.kubernetes.io/instance"]
+
+
+@pytest.mark.parametrize(
+    ("name", "instance", "what"),
+    [
+        ("", "db", "name"),
+        (None, "db", "name"),
+        ("mongodb", "", "instance"),
+        ("mongodb", 3, "instance"),
+        ("mongodb", None, "instance"),
+        ("mongodb", ["db"], "instance"),
+        ({"a": 1}, "db", "name"),
+    ],
+)
+def test_selector_labels_refuse_an_empty_or_non_string_part(name, instance, what):
+    with pytest.raises(Exception, match=f"k8s_selector_labels takes a non-empty {what}, got "):
+        FILTERS.k8s_selector_labels(name, instance)
+
+
 @pytest.mark.parametrize("selector", [None, "app=web", ["app"], 3])
 def test_labels_refuse_a_selector_that_is_not_a_map(selector):
     with pytest.raises(Exception, match="k8s_labels takes a map of selector labels"):

@@ -7,6 +7,7 @@ and the labels every object of the project carries.
 {{ applied | k8s_applied_object('Deployment') }}         an object kubernetes.core.k8s applied
 {{ slurped | kubeconfig_contexts(wanted) }}              {'selected': ..., 'names': [...]}
 {{ rendered | k8s_fingerprint(extra) }}                   the SHA-256 of rendered manifests
+{{ 'mongodb' | k8s_selector_labels(instance) }}          a component's selector labels
 {{ selector_labels | k8s_labels('database') }}           with the component and the project's
 {{ ['localhost'] | k8s_subject_alt_names(svc, ns) }}     a server certificate's names
 {{ log | k8s_last_log_line('no log available') }}        the last line of a pod's log
@@ -139,6 +140,15 @@ def kubeconfig_contexts(slurped: object, wanted: str | None = "") -> dict[str, A
     ]
     selected = wanted or (current if isinstance(current, str) else "")
     return {"selected": selected, "names": names}
+
+
+def k8s_selector_labels(name: str, instance: str) -> dict[str, str]:
+    """The labels that select a component's pods: app.kubernetes.io/name (what it is, such as
+    mongodb) and app.kubernetes.io/instance (which one: the object's name)."""
+    for what, value in (("name", name), ("instance", instance)):
+        if not isinstance(value, str) or not value:
+            raise AnsibleFilterError(f"k8s_selector_labels takes a non-empty {what}, got {value!r}")
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": instance}
 
 
 def k8s_labels(selector: Mapping[str, str], component: str = "") -> dict[str, str]:
@@ -304,6 +314,7 @@ class FilterModule:
         return {
             "k8s_manifests": k8s_manifests,
             "k8s_labels": k8s_labels,
+            "k8s_selector_labels": k8s_selector_labels,
             "k8s_subject_alt_names": k8s_subject_alt_names,
             "k8s_fingerprint": k8s_fingerprint,
             "k8s_node_address": k8s_node_address,
